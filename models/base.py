@@ -1,0 +1,318 @@
+"""The recipe contract every recommender in :mod:`models` implements.
+
+A recipe is fitted on interactions (ids are strings at the boundary; index maps stay inside), then answers
+``recommend`` (top-N for users), ``rank`` (re-rank a given list for a user) and, where its type allows,
+``similar_items``. ``save``/``load`` write plain JSON and ``.npz`` arrays (``allow_pickle=False``), so a model
+file can never execute code when it is loaded.
+
+The base class owns what every recipe shares: the id maps, each user's time-ordered history, popularity (the
+fallback for unknown users, and the backfill when a recipe has fewer than ``n`` scored items), exclusion of
+seen items and of filtered items, and the top-N selection. A recipe supplies ``_fit`` and ``_score``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from models.columns import ITEM_ID, TIMESTAMP, USER_ID
+
+FORMAT_VERSION = 1
+_META_FILE = "recipe.json"
+_ARRAYS_FILE = "arrays.npz"
+
+
+class RecipeType(StrEnum):
+    """Personalize's recipe types: what questions a recipe can answer."""
+
+    USER_PERSONALIZATION = "USER_PERSONALIZATION"
+    RELATED_ITEMS = "RELATED_ITEMS"
+    PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
+    POPULAR_ITEMS = "POPULAR_ITEMS"
+
+
+class UnsupportedOperation(Exception):
+    """A recipe was asked for something it cannot do (for example related items from popularity)."""
+
+
+class RecipeParams(BaseModel):
+    """Base of every recipe's hyperparameters: frozen, no unknown keys, defaults in code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class SearchDimension:
+    """One hyperparameter's HPO range: ``kind`` is ``int``, ``float`` or ``categorical``."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class InteractionData:
+    """What a recipe is fitted on: interactions (USER_ID, ITEM_ID, TIMESTAMP, ...) and optional metadata."""
+
+    interactions: pd.DataFrame
+    items: pd.DataFrame | None = None
+    users: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A ranked answer: item ids, best first, with their scores."""
+
+    item_ids: list[str]
+    scores: list[float]
+    reasons: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+
+class Recipe(ABC):
+    """Base class of every recipe. Subclasses set the class variables and implement ``_fit``/``_score``."""
+
+    recipe_id: ClassVar[str]
+    recipe_type: ClassVar[RecipeType]
+    Params: ClassVar[type[RecipeParams]] = RecipeParams
+    search_space: ClassVar[Mapping[str, SearchDimension]] = {}
+
+    def __init__(self, params: RecipeParams | Mapping[str, Any] | None = None, seed: int = 0) -> None:
+        if params is None:
+            params = self.Params()
+        elif not isinstance(params, RecipeParams):
+            params = self.Params(**dict(params))
+        self.params: RecipeParams = params
+        self.seed = seed
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, data: InteractionData) -> Self:
+        """Learn from ``data``; returns ``self``. Fails loudly on empty input."""
+        frame = data.interactions
+        missing = {USER_ID, ITEM_ID, TIMESTAMP} - set(frame.columns)
+        if missing:
+            raise ValueError(f"interactions lack required columns {sorted(missing)}")
+        if frame.empty:
+            raise ValueError("cannot fit a recipe on zero interactions")
+        frame = frame[[USER_ID, ITEM_ID, TIMESTAMP]].astype({USER_ID: str, ITEM_ID: str})
+        frame = frame.sort_values([USER_ID, TIMESTAMP], kind="stable")
+        item_codes, item_ids = pd.factorize(frame[ITEM_ID], sort=True)
+        user_codes, user_ids = pd.factorize(frame[USER_ID], sort=True)
+        self.item_ids_ = np.asarray(item_ids, dtype=str)
+        self.user_ids_ = np.asarray(user_ids, dtype=str)
+        self._build_indexes()
+        # each user's items in time order, as CSR (rows are sorted by user code because ids were sorted)
+        order = np.argsort(user_codes, kind="stable")
+        self.history_indices_ = item_codes[order].astype(np.int32)
+        counts = np.bincount(user_codes, minlength=len(self.user_ids_))
+        self.history_indptr_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.popularity_ = np.bincount(item_codes, minlength=len(self.item_ids_)).astype(np.float64)
+        self._fit(data, frame, user_codes[order], item_codes[order])
+        return self
+
+    def _build_indexes(self) -> None:
+        self.item_index_ = {item: i for i, item in enumerate(self.item_ids_.tolist())}
+        self.user_index_ = {user: u for u, user in enumerate(self.user_ids_.tolist())}
+
+    @abstractmethod
+    def _fit(
+        self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray
+    ) -> None:
+        """Learn the recipe's own state; ``user_codes``/``item_codes`` are time-ordered within each user."""
+
+    @abstractmethod
+    def _score(self, histories: Sequence[np.ndarray], context: Mapping[str, str] | None) -> np.ndarray:
+        """Scores of every item (shape ``(len(histories), n_items)``) for users with these histories.
+
+        ``-inf`` marks an item the recipe cannot score; the base class backfills those with popularity.
+        """
+
+    # ------------------------------------------------------------- answering
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids_)
+
+    def user_history(self, user_id: str, recent_events: Sequence[str] = ()) -> np.ndarray:
+        """The user's items in time order: training history, then the events since training."""
+        u = self.user_index_.get(user_id)
+        past = (
+            self.history_indices_[self.history_indptr_[u] : self.history_indptr_[u + 1]]
+            if u is not None
+            else np.empty(0, dtype=np.int32)
+        )
+        recent = [self.item_index_[i] for i in recent_events if i in self.item_index_]
+        if not recent:
+            return past
+        return np.concatenate([past, np.asarray(recent, dtype=np.int32)])
+
+    def recommend(
+        self,
+        user_ids: Sequence[str],
+        n: int = 25,
+        *,
+        exclude_seen: bool = True,
+        exclude: Mapping[str, Collection[str]] | None = None,
+        filter_items: Collection[str] | None = None,
+        items: Collection[str] | None = None,
+        context: Mapping[str, str] | None = None,
+        recent_events: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Recommendation]:
+        """Top-``n`` items for each user, best first.
+
+        ``exclude`` drops items per user, ``filter_items`` drops items for everyone, ``items`` restricts the
+        candidates (personalized ranking), ``recent_events`` are each user's items since training (in time
+        order); ``exclude_seen`` drops the items in the user's history. Unknown users get popular items.
+        """
+        recent_events = recent_events or {}
+        histories = [self.user_history(u, recent_events.get(u, ())) for u in user_ids]
+        scores = self._score(histories, context)
+        allowed = self._candidate_mask(filter_items, items)
+        results = []
+        for row, (user, history) in enumerate(zip(user_ids, histories, strict=True)):
+            mask = allowed.copy()
+            if exclude_seen and len(history):
+                mask[history] = False
+            if exclude and user in exclude:
+                mask[self._indices(exclude[user])] = False
+            results.append(self._top_n(scores[row], mask, n))
+        return results
+
+    def rank(
+        self,
+        user_id: str,
+        items: Sequence[str],
+        *,
+        context: Mapping[str, str] | None = None,
+        recent_events: Sequence[str] = (),
+    ) -> Recommendation:
+        """``items`` re-ordered for ``user_id``, best first; items the model does not know go last, in input order."""
+        history = self.user_history(user_id, recent_events)
+        scores = self._backfilled(self._score([history], context)[0])
+        known = [i for i in items if i in self.item_index_]
+        unknown = [i for i in items if i not in self.item_index_]
+        known_scores = np.asarray([scores[self.item_index_[i]] for i in known], dtype=np.float64)
+        order = np.argsort(-known_scores, kind="stable")
+        ranked = [known[k] for k in order] + unknown
+        ranked_scores = [float(known_scores[k]) for k in order] + [0.0] * len(unknown)
+        return Recommendation(ranked, ranked_scores)
+
+    def similar_items(
+        self, item_ids: Sequence[str], n: int = 25, *, filter_items: Collection[str] | None = None
+    ) -> list[Recommendation]:
+        """Items related to each of ``item_ids``; only RELATED_ITEMS-capable recipes override this."""
+        raise UnsupportedOperation(
+            f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer related-items requests"
+        )
+
+    def popular_items(self, n: int = 25, *, filter_items: Collection[str] | None = None) -> Recommendation:
+        """The most popular items of the training data: the answer for an unknown user or item."""
+        return self._top_n(self._popularity_scores(), self._candidate_mask(filter_items, None), n)
+
+    # ----------------------------------------------------------------- helpers
+    def _indices(self, item_ids: Collection[str]) -> np.ndarray:
+        return np.asarray([self.item_index_[i] for i in item_ids if i in self.item_index_], dtype=np.int64)
+
+    def _candidate_mask(self, filter_items: Collection[str] | None, items: Collection[str] | None) -> np.ndarray:
+        if items is not None:
+            mask = np.zeros(self.n_items, dtype=bool)
+            mask[self._indices(items)] = True
+        else:
+            mask = np.ones(self.n_items, dtype=bool)
+        if filter_items:
+            mask[self._indices(filter_items)] = False
+        return mask
+
+    def _popularity_scores(self) -> np.ndarray:
+        total = self.popularity_.sum()
+        return self.popularity_ / total if total else self.popularity_
+
+    def _backfilled(self, scores: np.ndarray) -> np.ndarray:
+        """Unscored items (``-inf``) get popularity, scaled below every real score, so lists stay full."""
+        unscored = ~np.isfinite(scores)
+        if not unscored.any():
+            return scores
+        pop = self._popularity_scores()
+        if unscored.all():
+            return pop
+        scores = scores.astype(np.float64, copy=True)
+        floor = scores[~unscored].min()
+        scores[unscored] = floor - 1.0 + pop[unscored] / (pop.max() or 1.0) * 0.5
+        return scores
+
+    def _top_n(self, scores: np.ndarray, mask: np.ndarray, n: int) -> Recommendation:
+        scores = self._backfilled(scores)
+        candidates = np.flatnonzero(mask)
+        if len(candidates) == 0 or n <= 0:
+            return Recommendation([], [])
+        cand_scores = scores[candidates]
+        k = min(n, len(candidates))
+        # ties break by item id order, so that answers are deterministic
+        part = np.argpartition(-cand_scores, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
+        order = part[np.lexsort((candidates[part], -cand_scores[part]))]
+        chosen = candidates[order]
+        return Recommendation(self.item_ids_[chosen].tolist(), [float(s) for s in scores[chosen]])
+
+    # ------------------------------------------------------------ persistence
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The recipe's own learned arrays; the base class adds the shared ones."""
+        return {}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore the recipe's own learned arrays."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted recipe to folder ``path`` as JSON plus ``.npz`` (no pickle)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "recipe_id": self.recipe_id,
+            "params": self.params.model_dump(mode="json"),
+            "seed": self.seed,
+        }
+        arrays = {
+            "item_ids": self.item_ids_,
+            "user_ids": self.user_ids_,
+            "history_indices": self.history_indices_,
+            "history_indptr": self.history_indptr_,
+            "popularity": self.popularity_,
+        }
+        arrays.update({f"state_{k}": v for k, v in self._state_arrays().items()})
+        np.savez(path / _ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
+        (path / _META_FILE).write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        """Read a recipe saved by :meth:`save`; the recipe class comes from the saved ``recipe_id``."""
+        from models.registry import get_recipe_class
+
+        path = Path(path)
+        meta = json.loads((path / _META_FILE).read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported model format {meta.get('format_version')!r}")
+        recipe_cls = get_recipe_class(meta["recipe_id"])
+        recipe = recipe_cls(recipe_cls.Params(**meta["params"]), seed=int(meta["seed"]))
+        with np.load(path / _ARRAYS_FILE, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        recipe.item_ids_ = arrays["item_ids"].astype(str)
+        recipe.user_ids_ = arrays["user_ids"].astype(str)
+        recipe.history_indices_ = arrays["history_indices"]
+        recipe.history_indptr_ = arrays["history_indptr"]
+        recipe.popularity_ = arrays["popularity"]
+        recipe._build_indexes()
+        recipe._restore({k.removeprefix("state_"): v for k, v in arrays.items() if k.startswith("state_")})
+        return recipe

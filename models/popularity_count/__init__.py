@@ -1,0 +1,1 @@
+"""popularity_count: Personalize's Popularity-Count baseline."""

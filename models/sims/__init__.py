@@ -1,0 +1,1 @@
+"""sims: item-to-item similarity from co-occurrence in user histories."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: reproducible splits, Personalize's metrics, and scoring of fitted recipes."""

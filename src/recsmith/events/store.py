@@ -1,0 +1,144 @@
+"""The durable event store behind PutEvents: one SQL table, SQLite (WAL, full fsync) or PostgreSQL.
+
+An event is accepted only after its transaction has committed, so an accepted event is never lost. Events
+are deduplicated on (dataset group, eventId). Campaigns read a user's newest events per request, which is
+what makes a PutEvents visible at once; training reads all of a group's events as part of its snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
+from recsmith.db import make_engine
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class EventRow(_Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("dataset_group_arn", "event_id", name="uq_events_group_event_id"),
+        Index("ix_events_group_user", "dataset_group_arn", "user_id", "id"),
+        Index("ix_events_group_session", "dataset_group_arn", "session_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_group_arn: Mapped[str] = mapped_column(String(512))
+    tracking_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(256))
+    user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    session_id: Mapped[str] = mapped_column(String(256))
+    item_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    event_type: Mapped[str] = mapped_column(String(256))
+    event_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sent_at: Mapped[float] = mapped_column(Float)
+    properties: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recommendation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    impression: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class StoredEvent(BaseModel):
+    """One event as the store keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset_group_arn: str
+    tracking_id: str
+    event_id: str
+    user_id: str | None
+    session_id: str
+    item_id: str | None
+    event_type: str
+    event_value: float | None = None
+    sent_at: float
+    properties: str | None = None
+    recommendation_id: str | None = None
+    impression: list[str] = Field(default_factory=list)
+
+
+class EventStore:
+    """Append events durably; read a user's latest items; export a group's events for training."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = make_engine(url)
+        _Base.metadata.create_all(self._engine)
+        self._dialect = self._engine.dialect.name
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    def append(self, events: Sequence[StoredEvent]) -> int:
+        """Commit ``events`` in one transaction; returns how many were new (a repeated eventId is skipped)."""
+        if not events:
+            return 0
+        rows: list[dict[str, Any]] = []
+        for event in events:
+            row = event.model_dump()
+            row["impression"] = "|".join(event.impression) if event.impression else None
+            rows.append(row)
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = insert(EventRow).values(rows).on_conflict_do_nothing(
+            index_elements=["dataset_group_arn", "event_id"]
+        )
+        with self._engine.begin() as connection:
+            result = connection.execute(statement)
+        return int(result.rowcount or 0)
+
+    def recent_items(self, dataset_group_arn: str, user_id: str, limit: int = 200) -> list[str]:
+        """The user's latest item ids from PutEvents, oldest first (at most ``limit``)."""
+        query = (
+            select(EventRow.item_id)
+            .where(
+                EventRow.dataset_group_arn == dataset_group_arn,
+                EventRow.user_id == user_id,
+                EventRow.item_id.is_not(None),
+            )
+            .order_by(EventRow.id.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            items = [row[0] for row in connection.execute(query)]
+        return items[::-1]
+
+    def events_frame(self, dataset_group_arn: str) -> pd.DataFrame:
+        """A group's events with a user and an item, as interactions rows (USER_ID, ITEM_ID, TIMESTAMP, ...)."""
+        query = (
+            select(EventRow.user_id, EventRow.item_id, EventRow.sent_at, EventRow.event_type, EventRow.event_value)
+            .where(
+                EventRow.dataset_group_arn == dataset_group_arn,
+                EventRow.user_id.is_not(None),
+                EventRow.item_id.is_not(None),
+            )
+            .order_by(EventRow.id)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE])
+        frame[TIMESTAMP] = frame[TIMESTAMP].astype("float64").astype("int64")
+        return frame
+
+    def count(self, dataset_group_arn: str) -> int:
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(EventRow.id).where(EventRow.dataset_group_arn == dataset_group_arn)
+            ).all()
+        return len(rows)
+
+
+def properties_json(properties: str | dict[str, Any] | None) -> str | None:
+    """PutEvents ``properties`` arrive as a JSON string (boto3) or an object; store the JSON text."""
+    if properties is None or isinstance(properties, str):
+        return properties
+    return json.dumps(properties, sort_keys=True)

@@ -1,0 +1,44 @@
+"""The handle every step function takes: settings plus the stores they open, built once per entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from recsmith.catalog import Catalog
+from recsmith.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from recsmith.events.store import EventStore
+
+
+@dataclass
+class Platform:
+    """Settings, the catalog, the event store and MLflow configuration of one recsmith installation."""
+
+    settings: Settings
+
+    @classmethod
+    def from_env(cls) -> Platform:
+        """The platform the ``RECSMITH_*`` environment describes; entry points call this once."""
+        return cls(load_settings())
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        self.settings.resolved_home.mkdir(parents=True, exist_ok=True)
+        return Catalog(self.settings.resolved_catalog_url())
+
+    @cached_property
+    def events(self) -> EventStore:
+        from recsmith.events.store import EventStore
+
+        self.settings.resolved_home.mkdir(parents=True, exist_ok=True)
+        return EventStore(self.settings.resolved_event_store_url())
+
+    def configure_mlflow(self) -> None:
+        """Point the MLflow client of this process at the configured tracking store."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.settings.resolved_mlflow_tracking_uri())
+        mlflow.set_registry_uri(self.settings.resolved_mlflow_tracking_uri())

@@ -1,0 +1,112 @@
+"""Solutions: a training configuration (group + recipe or AutoML + HPO + event filtering + objective)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.registry import get_recipe_class, recipe_ids
+from recsmith.arns import make_arn, validate_name
+from recsmith.catalog import Resource, ResourceType
+from recsmith.errors import InvalidInputError
+from recsmith.evaluation.metrics import OBJECTIVE_METRICS
+from recsmith.platform import Platform
+
+DEFAULT_AUTOML_RECIPES = ("sims", "popularity_count")
+RECIPE_ARN_PREFIX = "arn:aws:personalize:::recipe/"
+
+
+class SolutionConfig(BaseModel):
+    """What a solution trains: typed, frozen, and the same whether it comes from the CLI, a DAG or KFP."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recipe: str | None = Field(default=None, description="Recipe id (or recipe ARN); omit with AutoML.")
+    perform_automl: bool = Field(default=False, description="Train several recipes and keep the best.")
+    automl_recipes: tuple[str, ...] = Field(
+        default=DEFAULT_AUTOML_RECIPES, description="Candidates for AutoML; popularity_count is the floor."
+    )
+    perform_hpo: bool = Field(default=False, description="Tune hyperparameters with Optuna on validation.")
+    hpo_trials: int = Field(default=8, ge=1, le=100, description="HPO trials per recipe.")
+    objective_metric: str = Field(
+        default="normalized_discounted_cumulative_gain_at_10", description="What AutoML, HPO and promotion compare."
+    )
+    event_type: str | None = Field(default=None, description="Train on this event type only.")
+    event_value_threshold: float | None = Field(
+        default=None, description="Keep interactions whose EVENT_VALUE is at least this."
+    )
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="Recipe hyperparameters.")
+    seed: int = Field(default=42, description="Seed of the split, HPO and the recipe.")
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.removeprefix(RECIPE_ARN_PREFIX)
+        if value not in recipe_ids():
+            raise ValueError(f"unknown recipe {value!r}; allowed: {', '.join(recipe_ids())}")
+        return value
+
+    @field_validator("automl_recipes")
+    @classmethod
+    def _known_candidates(cls, value: Sequence[str]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in recipe_ids()]
+        if unknown:
+            raise ValueError(f"unknown AutoML recipes {unknown}; allowed: {', '.join(recipe_ids())}")
+        return tuple(value)
+
+    @field_validator("objective_metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in OBJECTIVE_METRICS:
+            raise ValueError(f"unknown objective metric {value!r}; allowed: {', '.join(OBJECTIVE_METRICS)}")
+        return value
+
+    def candidates(self) -> tuple[str, ...]:
+        """The recipes one training compares."""
+        if self.perform_automl:
+            return self.automl_recipes
+        assert self.recipe is not None
+        return (self.recipe,)
+
+
+def create_solution(platform: Platform, name: str, dataset_group: str, config: SolutionConfig) -> Resource:
+    """Register a solution; recipe xor AutoML, and hyperparameters the recipe declares."""
+    validate_name(name, "solution")
+    group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group)
+    if config.perform_automl == (config.recipe is not None):
+        raise InvalidInputError("a solution needs exactly one of --recipe or --perform-automl")
+    if config.recipe and config.hyperparameters:
+        try:
+            get_recipe_class(config.recipe).Params(**config.hyperparameters)
+        except ValueError as exc:
+            raise InvalidInputError(f"hyperparameters for recipe {config.recipe!r}: {exc}") from exc
+    return platform.catalog.create(
+        Resource(
+            arn=make_arn(platform.settings, ResourceType.SOLUTION, name),
+            resource_type=ResourceType.SOLUTION,
+            name=name,
+            dataset_group_arn=group.arn,
+            attributes={
+                "recipeArn": RECIPE_ARN_PREFIX + config.recipe if config.recipe else None,
+                "performAutoML": config.perform_automl,
+                "performHPO": config.perform_hpo,
+                "solutionConfig": config.model_dump(mode="json"),
+            },
+        )
+    )
+
+
+def solution_config(solution: Resource) -> SolutionConfig:
+    return SolutionConfig(**solution.attributes["solutionConfig"])
+
+
+def parse_solution_config(values: Mapping[str, Any]) -> SolutionConfig:
+    """A config from user input, with pydantic's message turned into our error."""
+    try:
+        return SolutionConfig(**values)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from exc

@@ -1,0 +1,274 @@
+"""Solution versions: one training run, tracked in MLflow and registered as a model version.
+
+A training takes a snapshot (the INTERACTIONS data version plus the group's PutEvents), splits it
+reproducibly, picks the recipe (AutoML compares candidates on a validation split carved from the training
+part, never on the test users), optionally tunes it (Optuna, every trial a nested MLflow run), scores it on the
+test split, then fits the final model on the whole snapshot, as Personalize does, and registers it as a version
+of the registered model ``<group>.<solution>``. The solution version ends ACTIVE or CREATE FAILED.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from models.base import InteractionData, Recipe
+from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
+from models.registry import get_recipe_class
+from recsmith.arns import make_arn
+from recsmith.catalog import Resource, ResourceType, Status
+from recsmith.data.datasets import find_dataset
+from recsmith.data.imports import read_current
+from recsmith.data.schemas import DatasetType
+from recsmith.errors import InvalidInputError, RecsmithError, TrainingError
+from recsmith.evaluation.evaluate import evaluate_recipe
+from recsmith.evaluation.split import Split, split_interactions
+from recsmith.platform import Platform
+from recsmith.training import pyfunc_entry
+from recsmith.training.pyfunc import RECIPE_ARTIFACT
+from recsmith.training.registry import ensure_registered_model, registered_model_name
+from recsmith.training.solutions import SolutionConfig, solution_config
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The training data of one run, and where it came from."""
+
+    interactions: pd.DataFrame
+    data_version: dict[str, Any]
+    events_rows: int
+
+
+def training_snapshot(platform: Platform, dataset_group_arn: str, config: SolutionConfig) -> Snapshot:
+    """Bulk interactions plus PutEvents, filtered by the solution's event type and value threshold."""
+    dataset = find_dataset(platform, dataset_group_arn, DatasetType.INTERACTIONS)
+    bulk = read_current(platform, dataset) if dataset else None
+    if bulk is None or dataset is None:
+        raise InvalidInputError(f"dataset group {dataset_group_arn} has no imported INTERACTIONS data to train on")
+    events = platform.events.events_frame(dataset_group_arn)
+    frame = pd.concat([bulk, events], ignore_index=True) if len(events) else bulk
+    frame = frame.astype({USER_ID: str, ITEM_ID: str})
+    frame[TIMESTAMP] = frame[TIMESTAMP].astype("int64")
+    if config.event_type is not None:
+        if EVENT_TYPE not in frame.columns:
+            raise InvalidInputError(f"eventType {config.event_type!r} given but the interactions have no EVENT_TYPE")
+        frame = frame[frame[EVENT_TYPE] == config.event_type]
+    if config.event_value_threshold is not None:
+        if EVENT_VALUE not in frame.columns:
+            raise InvalidInputError("eventValueThreshold given but the interactions have no EVENT_VALUE")
+        frame = frame[frame[EVENT_VALUE].astype("float64") >= config.event_value_threshold]
+    if frame.empty:
+        raise InvalidInputError("no interactions are left after the solution's event type and value filters")
+    return Snapshot(frame.reset_index(drop=True), dataset.attributes["dataVersion"], len(events))
+
+
+def create_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
+    """Train one version of ``solution``; returns it ACTIVE, or CREATE FAILED with the reason."""
+    if training_mode != "FULL":
+        raise InvalidInputError(f"training mode {training_mode!r} is not supported yet; use FULL")
+    solution_resource = platform.catalog.get(ResourceType.SOLUTION, solution)
+    version_id = uuid.uuid4().hex[:8]
+    version = platform.catalog.create(
+        Resource(
+            arn=make_arn(platform.settings, ResourceType.SOLUTION, f"{solution_resource.name}/{version_id}"),
+            resource_type=ResourceType.SOLUTION_VERSION,
+            name=f"{solution_resource.name}/{version_id}",
+            dataset_group_arn=solution_resource.dataset_group_arn,
+            status=Status.CREATE_PENDING,
+            attributes={"solutionArn": solution_resource.arn, "trainingMode": training_mode},
+        )
+    )
+    version = platform.catalog.update(version, status=Status.CREATE_IN_PROGRESS)
+    try:
+        outcome = _train(platform, solution_resource, version)
+    except (RecsmithError, ValueError) as exc:
+        logger.exception("training %s failed", version.arn)
+        return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=str(exc))
+    return platform.catalog.update(version, status=Status.ACTIVE, attributes=outcome)
+
+
+def _experiment_id(platform: Platform, group_name: str) -> str:
+    name = f"recsmith/{group_name}"
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = f"{platform.settings.resolved_mlflow_artifact_root().rstrip('/')}/{group_name}"
+    return str(mlflow.create_experiment(name, artifact_location=location))
+
+
+def _fit(recipe_id: str, params: dict[str, Any], seed: int, interactions: pd.DataFrame) -> Recipe:
+    return get_recipe_class(recipe_id)(params, seed=seed).fit(InteractionData(interactions))
+
+
+def _train(platform: Platform, solution: Resource, version: Resource) -> dict[str, Any]:
+    platform.configure_mlflow()
+    config = solution_config(solution)
+    group = platform.catalog.get(ResourceType.DATASET_GROUP, str(solution.dataset_group_arn))
+    snapshot = training_snapshot(platform, group.arn, config)
+    split = split_interactions(snapshot.interactions, seed=config.seed)
+    model_name = registered_model_name(group.name, solution.name)
+    started = time.time()
+    with mlflow.start_run(
+        experiment_id=_experiment_id(platform, group.name), run_name=version.name.replace("/", "-")
+    ) as run:
+        mlflow.set_tags(
+            {
+                "recsmith.dataset_group": group.name,
+                "recsmith.solution": solution.name,
+                "recsmith.solution_version_arn": version.arn,
+                "recsmith.data_version": snapshot.data_version["id"],
+                "recsmith.data_md5": snapshot.data_version["md5"],
+                "recsmith.split_id": split.split_id,
+            }
+        )
+        mlflow.log_params(
+            {
+                "perform_automl": config.perform_automl,
+                "perform_hpo": config.perform_hpo,
+                "objective_metric": config.objective_metric,
+                "seed": config.seed,
+                "event_type": config.event_type,
+                "event_value_threshold": config.event_value_threshold,
+                "training_rows": len(snapshot.interactions),
+                "events_rows": snapshot.events_rows,
+            }
+        )
+        recipe_id, params, candidates = _choose(config, split)
+        test_metrics = candidates[recipe_id]["test_metrics"]
+        mlflow.log_params({"recipe": recipe_id, **{f"hp.{k}": v for k, v in params.items()}})
+        mlflow.log_metrics(test_metrics)
+        mlflow.set_tag("recsmith.recipe", recipe_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            split_dir = split.save(Path(tmp) / "split")
+            mlflow.log_artifacts(str(split_dir), artifact_path="split")
+            (Path(tmp) / "candidates.json").write_text(json.dumps(candidates, indent=2, default=str))
+            mlflow.log_artifact(str(Path(tmp) / "candidates.json"))
+            final = _fit(recipe_id, params, config.seed, snapshot.interactions)
+            recipe_dir = final.save(Path(tmp) / "recipe")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=pyfunc_entry.__file__,
+                artifacts={RECIPE_ARTIFACT: str(recipe_dir)},
+                input_example=pd.DataFrame({"userId": [str(snapshot.interactions[USER_ID].iloc[0])], "numResults": [5]}),
+            )
+        client = MlflowClient()
+        ensure_registered_model(client, model_name, f"Solution {solution.arn}")
+        model_version = client.create_model_version(
+            model_name,
+            info.model_uri,
+            run_id=run.info.run_id,
+            tags={
+                "recsmith.dataset_group": group.name,
+                "recsmith.solution": solution.name,
+                "recsmith.solution_version_arn": version.arn,
+                "recsmith.recipe": recipe_id,
+                "recsmith.data_version": snapshot.data_version["id"],
+                "recsmith.data_md5": snapshot.data_version["md5"],
+                **{f"metric.{k}": f"{v:.6f}" for k, v in test_metrics.items()},
+            },
+        )
+        _wait_ready(client, model_name, model_version.version)
+    return {
+        "recipeArn": f"arn:aws:personalize:::recipe/{recipe_id}",
+        "recipe": recipe_id,
+        "tunedHPOParams": {"algorithmHyperParameters": {k: str(v) for k, v in params.items()}}
+        if config.perform_hpo
+        else None,
+        "metrics": test_metrics,
+        "candidates": {k: v["test_metrics"] for k, v in candidates.items()},
+        "mlflowRunId": run.info.run_id,
+        "mlflowExperimentId": run.info.experiment_id,
+        "modelName": model_name,
+        "modelVersion": str(model_version.version),
+        "modelUri": f"models:/{model_name}/{model_version.version}",
+        "dataVersion": snapshot.data_version["id"],
+        "dataMd5": snapshot.data_version["md5"],
+        "splitId": split.split_id,
+        "trainingHours": (time.time() - started) / 3600.0,
+    }
+
+
+def _wait_ready(client: MlflowClient, name: str, version: str, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while client.get_model_version(name, version).status != "READY":
+        if time.time() > deadline:
+            raise TrainingError(f"model version {name}/{version} did not become READY in {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def _choose(config: SolutionConfig, split: Split) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
+    """The recipe and hyperparameters to ship, and every candidate's validation and test metrics.
+
+    Choices (AutoML, HPO) are made on a validation split of the training part; the test users only score.
+    """
+    needs_validation = config.perform_automl or config.perform_hpo
+    validation = split_interactions(split.train, seed=config.seed + 1) if needs_validation else None
+    candidates: dict[str, dict[str, Any]] = {}
+    for recipe_id in config.candidates():
+        params = dict(config.hyperparameters) if not config.perform_automl else {}
+        if config.perform_hpo and validation is not None:
+            params = _tune(recipe_id, params, config, validation)
+        entry: dict[str, Any] = {"params": params}
+        with mlflow.start_run(run_name=f"candidate-{recipe_id}", nested=True):
+            mlflow.set_tag("recsmith.recipe", recipe_id)
+            mlflow.log_params({f"hp.{k}": v for k, v in params.items()})
+            if validation is not None:
+                entry["validation_metrics"] = evaluate_recipe(
+                    _fit(recipe_id, params, config.seed, validation.train), validation
+                )
+                mlflow.log_metrics({f"validation.{k}": v for k, v in entry["validation_metrics"].items()})
+            start = time.time()
+            fitted = _fit(recipe_id, params, config.seed, split.train)
+            entry["fit_seconds"] = time.time() - start
+            entry["test_metrics"] = evaluate_recipe(fitted, split)
+            mlflow.log_metrics(entry["test_metrics"])
+            mlflow.log_metric("fit_seconds", entry["fit_seconds"])
+        candidates[recipe_id] = entry
+    if validation is None:
+        (chosen,) = candidates
+    else:
+        chosen = max(candidates, key=lambda r: candidates[r]["validation_metrics"][config.objective_metric])
+    mlflow.set_tag("recsmith.automl_choice", chosen)
+    return chosen, candidates[chosen]["params"], candidates
+
+
+def _tune(recipe_id: str, base: dict[str, Any], config: SolutionConfig, validation: Split) -> dict[str, Any]:
+    """Optuna TPE over the recipe's declared search space; each trial is a nested MLflow run."""
+    import optuna
+
+    space = get_recipe_class(recipe_id).search_space
+    if not space:
+        return base
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = dict(base)
+        for name, dim in space.items():
+            if dim.kind == "int":
+                params[name] = trial.suggest_int(name, int(dim.low or 0), int(dim.high or 0), log=dim.log)
+            elif dim.kind == "float":
+                params[name] = trial.suggest_float(name, float(dim.low or 0), float(dim.high or 0), log=dim.log)
+            else:
+                params[name] = trial.suggest_categorical(name, list(dim.choices))
+        with mlflow.start_run(run_name=f"hpo-{recipe_id}-{trial.number}", nested=True):
+            mlflow.set_tag("recsmith.recipe", recipe_id)
+            mlflow.log_params({f"hp.{k}": v for k, v in params.items()})
+            metrics = evaluate_recipe(_fit(recipe_id, params, config.seed, validation.train), validation)
+            mlflow.log_metrics({f"validation.{k}": v for k, v in metrics.items()})
+        return metrics[config.objective_metric]
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
+    study.optimize(objective, n_trials=config.hpo_trials)
+    return {**base, **study.best_params}
