@@ -34,12 +34,13 @@ from recsmith.errors import InvalidInputError, RecsmithError, TrainingError
 from recsmith.evaluation.evaluate import evaluate_recipe
 from recsmith.evaluation.split import Split, split_interactions
 from recsmith.platform import Platform
-from recsmith.training import pyfunc_entry
 from recsmith.training.pyfunc import RECIPE_ARTIFACT
 from recsmith.training.registry import ensure_registered_model, registered_model_name
 from recsmith.training.solutions import SolutionConfig, solution_config
 
 logger = logging.getLogger(__name__)
+
+_PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_entry.py")
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
             recipe_dir = final.save(Path(tmp) / "recipe")
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=pyfunc_entry.__file__,
+                python_model=str(_PYFUNC_ENTRY),
                 artifacts={RECIPE_ARTIFACT: str(recipe_dir)},
                 input_example=pd.DataFrame({"userId": [str(snapshot.interactions[USER_ID].iloc[0])], "numResults": [5]}),
             )
