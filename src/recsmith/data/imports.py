@@ -133,16 +133,22 @@ def _read_raw(path: Path) -> pd.DataFrame:
             engine="c",
         )
     except UnicodeDecodeError as exc:
-        raise DataValidationError(str(path), _line_of_byte(path, exc.start), None, "bytes are not valid UTF-8") from exc
+        raise DataValidationError(str(path), _first_non_utf8_line(path), None, "bytes are not valid UTF-8") from exc
     except pd.errors.ParserError as exc:
         raise DataValidationError(str(path), _row_from_parser(str(exc)), None, f"malformed CSV: {exc}") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataValidationError(str(path), 1, None, "file is empty: expected a header row") from exc
 
 
-def _line_of_byte(path: Path, offset: int) -> int:
+def _first_non_utf8_line(path: Path) -> int:
+    """The 1-based line holding the first bytes that are not UTF-8 (the decoder's offset is per chunk)."""
     with path.open("rb") as handle:
-        return handle.read(offset).count(b"\n") + 1
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def _row_from_parser(message: str) -> int:

@@ -89,12 +89,15 @@ class EventStore:
             row["impression"] = "|".join(event.impression) if event.impression else None
             rows.append(row)
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = insert(EventRow).values(rows).on_conflict_do_nothing(
-            index_elements=["dataset_group_arn", "event_id"]
+        statement = (
+            insert(EventRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["dataset_group_arn", "event_id"])
+            .returning(EventRow.id)
         )
         with self._engine.begin() as connection:
-            result = connection.execute(statement)
-        return int(result.rowcount or 0)
+            inserted = connection.execute(statement).all()
+        return len(inserted)
 
     def recent_items(self, dataset_group_arn: str, user_id: str, limit: int = 200) -> list[str]:
         """The user's latest item ids from PutEvents, oldest first (at most ``limit``)."""

@@ -75,13 +75,13 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
     return Snapshot(frame.reset_index(drop=True), dataset.attributes["dataVersion"], len(events))
 
 
-def create_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
-    """Train one version of ``solution``; returns it ACTIVE, or CREATE FAILED with the reason."""
+def start_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
+    """Record a new solution version, CREATE PENDING; :func:`run_solution_version` trains it."""
     if training_mode != "FULL":
         raise InvalidInputError(f"training mode {training_mode!r} is not supported yet; use FULL")
     solution_resource = platform.catalog.get(ResourceType.SOLUTION, solution)
     version_id = uuid.uuid4().hex[:8]
-    version = platform.catalog.create(
+    return platform.catalog.create(
         Resource(
             arn=make_arn(platform.settings, ResourceType.SOLUTION, f"{solution_resource.name}/{version_id}"),
             resource_type=ResourceType.SOLUTION_VERSION,
@@ -91,6 +91,14 @@ def create_solution_version(platform: Platform, solution: str, training_mode: st
             attributes={"solutionArn": solution_resource.arn, "trainingMode": training_mode},
         )
     )
+
+
+def run_solution_version(platform: Platform, solution_version: str) -> Resource:
+    """Train a CREATE PENDING solution version; returns it ACTIVE, or CREATE FAILED with the reason."""
+    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version)
+    if version.status is not Status.CREATE_PENDING:
+        raise InvalidInputError(f"solution version {version.arn} is {version.status}, not CREATE PENDING")
+    solution_resource = platform.catalog.get(ResourceType.SOLUTION, version.attributes["solutionArn"])
     version = platform.catalog.update(version, status=Status.CREATE_IN_PROGRESS)
     try:
         outcome = _train(platform, solution_resource, version)
@@ -98,6 +106,11 @@ def create_solution_version(platform: Platform, solution: str, training_mode: st
         logger.exception("training %s failed", version.arn)
         return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=str(exc))
     return platform.catalog.update(version, status=Status.ACTIVE, attributes=outcome)
+
+
+def create_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
+    """Train one version of ``solution`` now; returns it ACTIVE, or CREATE FAILED with the reason."""
+    return run_solution_version(platform, start_solution_version(platform, solution, training_mode).arn)
 
 
 def _experiment_id(platform: Platform, group_name: str) -> str:

@@ -1,0 +1,471 @@
+"""``recsmith``: the Personalize operations from a terminal, with ``aws personalize``'s commands and flags.
+
+Every command prints JSON (with the resource's ARN, as Personalize does) and exits non-zero with a one-line
+error on failure. A flag that names a resource takes its ARN, or its name where that is unambiguous. Each
+command is a thin adapter over one function of the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from recsmith.catalog import ResourceType, Status
+from recsmith.errors import InvalidInputError, RecsmithError
+from recsmith.platform import Platform
+
+Handler = Callable[[Platform, argparse.Namespace], Any]
+
+# describe-/list-/delete- commands: command noun -> (resource type, Personalize's response key)
+_RESOURCES: dict[str, tuple[ResourceType, str]] = {
+    "dataset-group": (ResourceType.DATASET_GROUP, "datasetGroup"),
+    "schema": (ResourceType.SCHEMA, "schema"),
+    "dataset": (ResourceType.DATASET, "dataset"),
+    "dataset-import-job": (ResourceType.DATASET_IMPORT_JOB, "datasetImportJob"),
+    "event-tracker": (ResourceType.EVENT_TRACKER, "eventTracker"),
+    "solution": (ResourceType.SOLUTION, "solution"),
+    "solution-version": (ResourceType.SOLUTION_VERSION, "solutionVersion"),
+    "campaign": (ResourceType.CAMPAIGN, "campaign"),
+    "batch-inference-job": (ResourceType.BATCH_INFERENCE_JOB, "batchInferenceJob"),
+}
+_LIST_NAMES = {
+    "dataset-group": "datasetGroups",
+    "schema": "schemas",
+    "dataset": "datasets",
+    "dataset-import-job": "datasetImportJobs",
+    "event-tracker": "eventTrackers",
+    "solution": "solutions",
+    "solution-version": "solutionVersions",
+    "campaign": "campaigns",
+    "batch-inference-job": "batchInferenceJobs",
+}
+
+
+def _read_file_arg(value: str) -> str:
+    """``aws`` style: ``file://path`` or a plain path reads the file; anything else is the value itself."""
+    path = Path(value.removeprefix("file://"))
+    if value.startswith("file://") or path.is_file():
+        try:
+            return path.read_text()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+    return value
+
+
+def _json_arg(value: str, flag: str) -> Any:
+    try:
+        return json.loads(_read_file_arg(value))
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{flag} is not valid JSON: {exc}") from exc
+
+
+# ------------------------------------------------------------------ handlers
+def _create_dataset_group(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.datasets import create_dataset_group
+
+    return {"datasetGroupArn": create_dataset_group(platform, args.name).arn}
+
+
+def _create_schema(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.datasets import create_schema
+
+    return {"schemaArn": create_schema(platform, args.name, _read_file_arg(args.schema_file)).arn}
+
+
+def _create_dataset(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.datasets import create_dataset
+
+    dataset = create_dataset(platform, args.name, args.dataset_group, args.dataset_type, args.schema)
+    return {"datasetArn": dataset.arn}
+
+
+def _create_dataset_import_job(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.imports import create_dataset_import_job
+
+    job_name = args.job_name or f"import-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = create_dataset_import_job(platform, job_name, args.dataset, args.data_location, args.import_mode)
+    if job.status is Status.CREATE_FAILED:
+        raise RecsmithError(f"dataset import job {job.arn} CREATE FAILED: {job.failure_reason}")
+    return {"datasetImportJobArn": job.arn, "status": job.status.value}
+
+
+def _create_event_tracker(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.tracker import create_event_tracker
+
+    tracker = create_event_tracker(platform, args.name, args.dataset_group)
+    return {"eventTrackerArn": tracker.arn, "trackingId": tracker.attributes["trackingId"]}
+
+
+def _put_events(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.tracker import put_events
+
+    events = _json_arg(args.event_list, "--event-list")
+    if not isinstance(events, list):
+        raise InvalidInputError("--event-list must be a JSON list of events")
+    stored = put_events(platform, args.tracking_id, args.session_id, events, user_id=args.user_id)
+    return {"eventsStored": stored}
+
+
+def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.training.solutions import create_solution, parse_solution_config
+
+    values: dict[str, Any] = {
+        "recipe": args.recipe or args.recipe_arn,
+        "perform_automl": args.perform_automl,
+        "perform_hpo": args.perform_hpo,
+    }
+    if args.event_type:
+        values["event_type"] = args.event_type
+    if args.solution_config:
+        extra = _json_arg(args.solution_config, "--solution-config")
+        values.update(
+            {
+                key: extra[camel]
+                for key, camel in (
+                    ("event_value_threshold", "eventValueThreshold"),
+                    ("hyperparameters", "algorithmHyperParameters"),
+                    ("objective_metric", "objectiveMetric"),
+                    ("hpo_trials", "maxNumberOfTrainingJobs"),
+                    ("seed", "seed"),
+                )
+                if camel in extra
+            }
+        )
+        if "autoMLConfig" in extra:
+            values["automl_recipes"] = [
+                r.removeprefix("arn:aws:personalize:::recipe/") for r in extra["autoMLConfig"].get("recipeList", [])
+            ]
+            if "metricName" in extra["autoMLConfig"]:
+                values["objective_metric"] = extra["autoMLConfig"]["metricName"]
+    solution = create_solution(platform, args.name, args.dataset_group, parse_solution_config(values))
+    return {"solutionArn": solution.arn}
+
+
+def _create_solution_version(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.training.versions import run_solution_version, start_solution_version
+
+    version = start_solution_version(platform, args.solution, args.training_mode)
+    if args.wait:
+        version = run_solution_version(platform, version.arn)
+        if version.status is Status.CREATE_FAILED:
+            raise RecsmithError(f"solution version {version.arn} CREATE FAILED: {version.failure_reason}")
+    else:
+        # as Personalize does, return at once and train in the background; describe-solution-version tracks it
+        log = platform.settings.resolved_home / "logs" / f"{version.arn.rsplit('/', 1)[-1]}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            subprocess.Popen(
+                [sys.executable, "-m", "recsmith.cli", "run-solution-version", "--solution-version", version.arn],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "RECSMITH_HOME": str(platform.settings.resolved_home)},
+            )
+    return {"solutionVersionArn": version.arn, "status": version.status.value}
+
+
+def _run_solution_version(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.training.versions import run_solution_version
+
+    version = run_solution_version(platform, args.solution_version)
+    return {"solutionVersionArn": version.arn, "status": version.status.value}
+
+
+def _get_solution_metrics(platform: Platform, args: argparse.Namespace) -> Any:
+    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, args.solution_version)
+    if version.status is not Status.ACTIVE:
+        raise RecsmithError(f"solution version {version.arn} is {version.status.value}; it has no metrics")
+    return {"solutionVersionArn": version.arn, "metrics": version.attributes["metrics"]}
+
+
+def _create_campaign(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.campaigns import create_campaign
+
+    campaign = create_campaign(
+        platform,
+        args.name,
+        solution_version=args.solution_version,
+        solution=args.solution,
+        update_mode=args.update_mode,
+    )
+    return {"campaignArn": campaign.arn}
+
+
+def _update_campaign(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.campaigns import update_campaign
+
+    campaign = update_campaign(
+        platform, args.campaign, solution_version=args.solution_version, update_mode=args.update_mode
+    )
+    return {"campaignArn": campaign.arn}
+
+
+def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
+
+    campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
+    process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host)
+    url = f"http://{args.host}:{args.port}"
+    try:
+        wait_ready(url, timeout=120)
+        print(json.dumps({"campaignArn": campaign.arn, "endpoint": url, "swagger": f"{url}/"}), flush=True)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_server(process)
+    return None
+
+
+def _campaign_model(platform: Platform, campaign_arn: str) -> Any:
+    from recsmith.campaigns.holder import ModelHolder
+
+    holder = ModelHolder(platform, campaign_arn)
+    holder.refresh()
+    return holder
+
+
+def _get_recommendations(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.recommend import get_recommendations
+
+    campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
+    holder = _campaign_model(platform, campaign.arn)
+    context = _json_arg(args.context, "--context") if args.context else None
+    return get_recommendations(
+        platform,
+        holder,
+        campaign.arn,
+        user_id=args.user_id,
+        item_id=args.item_id,
+        num_results=args.num_results,
+        context=context,
+    )
+
+
+def _get_personalized_ranking(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.recommend import get_personalized_ranking
+
+    campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
+    holder = _campaign_model(platform, campaign.arn)
+    items = _json_arg(args.input_list, "--input-list") if args.input_list.lstrip().startswith("[") else [
+        i.strip() for i in args.input_list.split(",") if i.strip()
+    ]
+    return get_personalized_ranking(platform, holder, campaign.arn, user_id=args.user_id, input_list=items)
+
+
+def _create_batch_inference_job(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.batch import create_batch_inference_job
+
+    job_name = args.job_name or f"batch-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = create_batch_inference_job(
+        platform, job_name, args.solution_version, args.job_input, args.job_output, num_results=args.num_results
+    )
+    if job.status is Status.CREATE_FAILED:
+        raise RecsmithError(f"batch inference job {job.arn} CREATE FAILED: {job.failure_reason}")
+    return {"batchInferenceJobArn": job.arn, "status": job.status.value}
+
+
+def _generate_sample(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.sample import generate_sample
+
+    files = generate_sample(Path(args.output), n_users=args.users, n_items=args.items, seed=args.seed)
+    return {k: str(v) for k, v in vars(files).items()}
+
+
+def _convert_movielens(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.movielens import convert_movielens
+
+    files = convert_movielens(Path(args.source), Path(args.output), include_tags=args.include_tags)
+    return {k: str(v) for k, v in vars(files).items()}
+
+
+def _demo(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.demo import run_demo
+
+    run_demo(platform, serve=args.serve, port=args.port)
+    return None
+
+
+def _describe(noun: str) -> Handler:
+    resource_type, key = _RESOURCES[noun]
+
+    def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        resource = platform.catalog.get(resource_type, args.arn)
+        out = {key: resource.describe()}
+        if resource_type is ResourceType.CAMPAIGN:
+            out["campaignMoves"] = [m.model_dump() for m in platform.catalog.campaign_moves(resource.arn)]
+        return out
+
+    return handler
+
+
+def _list(noun: str) -> Handler:
+    resource_type, _key = _RESOURCES[noun]
+
+    def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        group = getattr(args, "dataset_group_arn", None)
+        group_arn = platform.catalog.get(ResourceType.DATASET_GROUP, group).arn if group else None
+        resources = platform.catalog.list(resource_type, dataset_group_arn=group_arn)
+        solution = getattr(args, "solution_arn", None)
+        if solution:
+            solution_arn = platform.catalog.get(ResourceType.SOLUTION, solution).arn
+            resources = [r for r in resources if r.attributes.get("solutionArn") == solution_arn]
+        return {_LIST_NAMES[noun]: [r.describe() for r in resources]}
+
+    return handler
+
+
+def _delete(noun: str) -> Handler:
+    resource_type, key = _RESOURCES[noun]
+
+    def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        if resource_type is ResourceType.DATASET_GROUP:
+            from recsmith.data.datasets import delete_dataset_group
+
+            return {f"{key}Arn": delete_dataset_group(platform, args.arn).arn}
+        return {f"{key}Arn": platform.catalog.delete(resource_type, args.arn).arn}
+
+    return handler
+
+
+# ------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsmith", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("create-dataset-group", _create_dataset_group, "Create a dataset group.")
+    sub.add_argument("--name", required=True)
+    sub = command("create-schema", _create_schema, "Register an Avro schema (file path or file://path).")
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--schema-file", "--schema", dest="schema_file", required=True)
+    sub = command("create-dataset", _create_dataset, "Create a dataset of a group, bound to a schema.")
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
+    sub.add_argument("--dataset-type", required=True, help="INTERACTIONS, ITEMS or USERS")
+    sub.add_argument("--schema", "--schema-arn", dest="schema", required=True)
+    sub = command("create-dataset-import-job", _create_dataset_import_job, "Import a CSV/Parquet file.")
+    sub.add_argument("--job-name")
+    sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
+    sub.add_argument("--data-location", "--data-source", dest="data_location", required=True)
+    sub.add_argument("--import-mode", default="FULL", help="FULL (replace) or INCREMENTAL (append)")
+    sub = command("create-event-tracker", _create_event_tracker, "Create the group's event tracker.")
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
+    sub = command("put-events", _put_events, "Record 1-10 events for a user's session.")
+    sub.add_argument("--tracking-id", required=True)
+    sub.add_argument("--user-id")
+    sub.add_argument("--session-id", required=True)
+    sub.add_argument("--event-list", required=True, help="JSON list of events (or file://path)")
+    sub = command("create-solution", _create_solution, "Create a solution (recipe or AutoML).")
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
+    choice = sub.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--recipe", help="recipe id, e.g. sims or popularity_count")
+    choice.add_argument("--recipe-arn", help="arn:aws:personalize:::recipe/<id>")
+    choice.add_argument("--perform-automl", action="store_true")
+    sub.add_argument("--perform-hpo", action="store_true")
+    sub.add_argument("--event-type")
+    sub.add_argument("--solution-config", help="JSON (or file://path) with Personalize's solutionConfig keys")
+    sub = command("create-solution-version", _create_solution_version, "Train a solution version.")
+    sub.add_argument("--solution", "--solution-arn", dest="solution", required=True)
+    sub.add_argument("--training-mode", default="FULL")
+    sub.add_argument("--wait", action="store_true", help="train in the foreground and return when done")
+    sub = command("run-solution-version", _run_solution_version, "Train a CREATE PENDING solution version.")
+    sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
+    sub = command("get-solution-metrics", _get_solution_metrics, "Offline metrics of a solution version.")
+    sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
+    sub = command("create-campaign", _create_campaign, "Deploy a solution version as a campaign.")
+    sub.add_argument("--name", required=True)
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument("--solution-version", "--solution-version-arn", dest="solution_version")
+    target.add_argument("--solution", "--solution-arn", dest="solution", help="its latest ACTIVE version")
+    sub.add_argument("--update-mode", default="MANUAL", help="AUTO follows the registry; MANUAL stays pinned")
+    sub = command("update-campaign", _update_campaign, "Move a campaign or change its update mode.")
+    sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
+    sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version")
+    sub.add_argument("--update-mode")
+    sub = command("serve-campaign", _serve_campaign, "Serve a campaign over HTTP until Ctrl-C.")
+    sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
+    sub.add_argument("--port", type=int, default=3000)
+    sub.add_argument("--host", default="127.0.0.1")
+    sub = command("get-recommendations", _get_recommendations, "Recommendations from a campaign.")
+    sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
+    who = sub.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user-id")
+    who.add_argument("--item-id")
+    sub.add_argument("--num-results", type=int, default=25)
+    sub.add_argument("--context", help="JSON object")
+    sub = command("get-personalized-ranking", _get_personalized_ranking, "Rank a list of items for a user.")
+    sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
+    sub.add_argument("--user-id", required=True)
+    sub.add_argument("--input-list", required=True, help="JSON list or comma-separated item ids")
+    sub = command("create-batch-inference-job", _create_batch_inference_job, "Batch recommendations.")
+    sub.add_argument("--job-name")
+    sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
+    sub.add_argument("--job-input", required=True, help="JSON Lines file")
+    sub.add_argument("--job-output", required=True, help="output folder")
+    sub.add_argument("--num-results", type=int, default=25)
+    sub = command("generate-sample", _generate_sample, "Write the deterministic sample dataset.")
+    sub.add_argument("--output", required=True)
+    sub.add_argument("--users", type=int, default=300)
+    sub.add_argument("--items", type=int, default=240)
+    sub.add_argument("--seed", type=int, default=7)
+    sub = command("convert-movielens", _convert_movielens, "Convert MovieLens files to Personalize's CSVs.")
+    sub.add_argument("--source", required=True)
+    sub.add_argument("--output", required=True)
+    sub.add_argument("--include-tags", action="store_true")
+    sub = command("demo", _demo, "Run the whole workflow on the sample, then serve the campaign.")
+    sub.add_argument("--serve", action=argparse.BooleanOptionalAction, default=True)
+    sub.add_argument("--port", type=int, default=3000)
+
+    for noun in _RESOURCES:
+        sub = command(f"describe-{noun}", _describe(noun), f"Describe a {noun}.")
+        sub.add_argument(f"--{noun}-arn", f"--{noun}", dest="arn", required=True)
+        sub = command(f"list-{noun}s", _list(noun), f"List {noun}s.")
+        if noun != "dataset-group":
+            sub.add_argument("--dataset-group-arn", "--dataset-group", dest="dataset_group_arn")
+        if noun == "solution-version":
+            sub.add_argument("--solution-arn", "--solution", dest="solution_arn")
+        sub = command(f"delete-{noun}", _delete(noun), f"Delete a {noun}.")
+        sub.add_argument(f"--{noun}-arn", f"--{noun}", dest="arn", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, run one command, print its JSON; one-line error and exit 1 on failure."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    if not args.verbose:
+        warnings.filterwarnings("ignore")
+    try:
+        platform = Platform.from_env()
+        result = args.handler(platform, args)
+    except RecsmithError as exc:
+        print(f"recsmith {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"recsmith {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
