@@ -1,0 +1,116 @@
+"""Campaign requests, shared by the HTTP service, the CLI and batch jobs: GetRecommendations and
+GetPersonalizedRanking with Personalize's fields, limits and response shape.
+
+Each request reads the model once (a snapshot of the holder), then the user's newest events from the event
+store, so a PutEvents changes that user's next answer without retraining: the recipe folds the events into the
+user's history, and items already seen are not recommended again. Besides Personalize's fields, every response
+names the solution version and registered model version that produced it (``solutionVersionArn``,
+``modelVersion``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from models.base import Recommendation, UnsupportedOperation
+from recsmith.campaigns.holder import ModelHolder, ServedModel
+from recsmith.catalog import ResourceType
+from recsmith.errors import InvalidInputError, ResourceNotFoundError, UnsupportedCapabilityError
+from recsmith.platform import Platform
+
+MAX_RESULTS = 500
+MAX_INPUT_LIST = 500
+DEFAULT_RESULTS = 25
+
+
+def _resolve(
+    platform: Platform, holder_or_model: ModelHolder | ServedModel, campaign: str
+) -> tuple[ServedModel, str | None]:
+    """The model snapshot to answer with and the campaign's dataset group; a campaign this holder does not
+    serve is ResourceNotFound, as Personalize answers for an unknown campaign ARN."""
+    if isinstance(holder_or_model, ModelHolder):
+        if campaign not in (holder_or_model.campaign_arn, holder_or_model.campaign_name):
+            raise ResourceNotFoundError(
+                f"campaign {campaign!r} is not served here; "
+                f"this endpoint serves {holder_or_model.campaign_arn}"
+            )
+        return holder_or_model.current, holder_or_model.dataset_group_arn
+    resource = platform.catalog.get(ResourceType.CAMPAIGN, campaign)
+    return holder_or_model, resource.dataset_group_arn
+
+
+def _recent_items(platform: Platform, group_arn: str | None, user_id: str) -> list[str]:
+    return platform.events.recent_items(group_arn, user_id) if group_arn else []
+
+
+def _response(key: str, answer: Recommendation, served: ServedModel) -> dict[str, Any]:
+    return {
+        key: [{"itemId": i, "score": float(s)} for i, s in zip(answer.item_ids, answer.scores, strict=True)],
+        "recommendationId": f"RID-{uuid.uuid4()}",
+        "solutionVersionArn": served.solution_version_arn,
+        "modelVersion": served.model_version,
+    }
+
+
+def get_recommendations(
+    platform: Platform,
+    holder_or_model: ModelHolder | ServedModel,
+    campaign: str,
+    user_id: str | None = None,
+    item_id: str | None = None,
+    num_results: int = DEFAULT_RESULTS,
+    context: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Top items for a user (USER_PERSONALIZATION) or items related to an item (RELATED_ITEMS).
+
+    Exactly one of ``user_id``/``item_id``; ``num_results`` 1-500. An unknown user without events gets popular
+    items; a recipe that cannot answer related-items requests raises UnsupportedCapabilityError.
+    """
+    if not isinstance(num_results, int) or not 1 <= num_results <= MAX_RESULTS:
+        raise InvalidInputError(f"numResults must be an integer from 1 to {MAX_RESULTS}, got {num_results!r}")
+    if bool(user_id) == bool(item_id):
+        raise InvalidInputError("pass exactly one of userId (recommendations) or itemId (related items)")
+    served, group_arn = _resolve(platform, holder_or_model, campaign)
+    recipe = served.recipe
+    if item_id:
+        try:
+            answer = recipe.similar_items([str(item_id)], num_results)[0]
+        except UnsupportedOperation as exc:
+            raise UnsupportedCapabilityError(
+                f"campaign {campaign!r} serves a {recipe.recipe_type} recipe ({recipe.recipe_id}); "
+                "it cannot answer itemId requests, pass userId"
+            ) from exc
+        return _response("itemList", answer, served)
+    user = str(user_id)
+    recent = _recent_items(platform, group_arn, user)
+    if user not in recipe.user_index_ and not recent:
+        answer = recipe.popular_items(num_results)
+    else:
+        answer = recipe.recommend(
+            [user], num_results, context=dict(context) if context else None, recent_events={user: recent}
+        )[0]
+    return _response("itemList", answer, served)
+
+
+def get_personalized_ranking(
+    platform: Platform,
+    holder_or_model: ModelHolder | ServedModel,
+    campaign: str,
+    user_id: str,
+    input_list: Sequence[str],
+    context: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``input_list`` (1-500 item ids, repeats dropped) re-ordered for ``user_id``; unknown items go last."""
+    if not user_id:
+        raise InvalidInputError("userId is required")
+    if not 1 <= len(input_list) <= MAX_INPUT_LIST:
+        raise InvalidInputError(f"inputList must hold 1 to {MAX_INPUT_LIST} item ids, got {len(input_list)}")
+    served, group_arn = _resolve(platform, holder_or_model, campaign)
+    items = list(dict.fromkeys(str(i) for i in input_list))
+    recent = _recent_items(platform, group_arn, str(user_id))
+    answer = served.recipe.rank(
+        str(user_id), items, context=dict(context) if context else None, recent_events=recent
+    )
+    return _response("personalizedRanking", answer, served)
