@@ -230,6 +230,11 @@ class ModelHolder:
             self._thread.join(timeout)
             self._thread = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the poller thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:

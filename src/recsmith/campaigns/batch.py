@@ -1,0 +1,189 @@
+"""Batch inference jobs: JSON Lines of requests in, Personalize's batch output format out.
+
+Input lines are ``{"userId": ...}`` (recommendations), ``{"itemId": ...}`` (related items) or
+``{"userId": ..., "itemList": [...]}`` (personalized ranking). The file is streamed and scored in chunks; each
+input line gives one output line, in order::
+
+    {"input": {"userId": "u1"}, "output": {"recommendedItems": ["i7"], "scores": [0.3]}, "error": null}
+
+A line that cannot be answered gets ``"output": null`` and an ``"error"`` naming the line and the cause, and
+the job goes on, as Personalize's does. A job that cannot run at all (no input file, a version that does not
+load) ends CREATE FAILED with the reason. The output is written to a temporary file and moved into place, so a
+rerun never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from models.base import Recipe, UnsupportedOperation
+from recsmith.arns import make_arn, validate_name
+from recsmith.campaigns.holder import load_recipe
+from recsmith.campaigns.recommend import MAX_INPUT_LIST, MAX_RESULTS
+from recsmith.catalog import Resource, ResourceType, Status
+from recsmith.errors import InvalidInputError, RecsmithError, ResourceInUseError
+from recsmith.platform import Platform
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 512
+
+_Line = tuple[int, Any, str | None]  # (input line number, request or raw text, error)
+
+
+def create_batch_inference_job(
+    platform: Platform,
+    job_name: str,
+    solution_version: str,
+    job_input: str,
+    job_output: str,
+    num_results: int = 25,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+) -> Resource:
+    """Score every line of ``job_input`` with a solution version; returns the job ACTIVE or CREATE FAILED.
+
+    The output goes to ``<job_output>/<input file name>.out``; lines are scored ``chunk_size`` at a time.
+    """
+    validate_name(job_name, "batch inference job")
+    if not 1 <= num_results <= MAX_RESULTS:
+        raise InvalidInputError(f"numResults must be from 1 to {MAX_RESULTS}, got {num_results}")
+    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version)
+    if version.status is not Status.ACTIVE:
+        raise ResourceInUseError(f"solution version {version.arn} is {version.status}, not ACTIVE")
+    input_path = Path(job_input)
+    output_path = Path(job_output) / f"{input_path.name}.out"
+    job = platform.catalog.create(
+        Resource(
+            arn=make_arn(platform.settings, ResourceType.BATCH_INFERENCE_JOB, job_name),
+            resource_type=ResourceType.BATCH_INFERENCE_JOB,
+            name=job_name,
+            dataset_group_arn=version.dataset_group_arn,
+            status=Status.CREATE_PENDING,
+            attributes={
+                "solutionVersionArn": version.arn,
+                "jobInput": {"s3DataSource": {"path": str(job_input)}},
+                "jobOutput": {"s3DataDestination": {"path": str(job_output)}},
+                "numResults": num_results,
+                "modelName": version.attributes["modelName"],
+                "modelVersion": version.attributes["modelVersion"],
+            },
+        )
+    )
+    job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
+    try:
+        if not input_path.is_file():
+            raise InvalidInputError(f"batch input {job_input} does not exist or is not a file")
+        recipe = load_recipe(
+            platform, f"models:/{version.attributes['modelName']}/{version.attributes['modelVersion']}"
+        )
+        counts = _run(recipe, input_path, output_path, num_results, chunk_size)
+    except (RecsmithError, OSError) as exc:
+        logger.exception("batch inference job %s failed", job.arn)
+        return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=str(exc))
+    logger.info("batch inference job %s: %s -> %s, %s", job.name, input_path, output_path, counts)
+    return platform.catalog.update(
+        job, status=Status.ACTIVE, attributes={"outputFile": str(output_path), **counts}
+    )
+
+
+def _run(
+    recipe: Recipe, input_path: Path, output_path: Path, num_results: int, chunk_size: int
+) -> dict[str, int]:
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    processed = failed = 0
+    fd, tmp_name = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp")
+    try:
+        with open(input_path, encoding="utf-8") as source, os.fdopen(fd, "w", encoding="utf-8") as sink:
+            for chunk in _chunks(_parse(source), chunk_size):
+                for line in _answer(recipe, chunk, num_results):
+                    processed += 1
+                    failed += line["error"] is not None
+                    _write(sink, line)
+        os.replace(tmp_name, output_path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return {"recordsProcessed": processed, "recordsFailed": failed}
+
+
+def _write(sink: IO[str], line: dict[str, Any]) -> None:
+    sink.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+def _parse(lines: Iterable[str]) -> Iterator[_Line]:
+    """``(line number, request or raw text, error)`` for each non-blank input line."""
+    for number, text in enumerate(lines, start=1):
+        text = text.strip()
+        if not text:
+            continue
+        try:
+            request = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, text, f"line {number}: not JSON ({exc.msg})"
+            continue
+        yield number, request, _check(number, request)
+
+
+def _check(number: int, request: Any) -> str | None:
+    if not isinstance(request, dict):
+        return f"line {number}: expected a JSON object with userId or itemId"
+    user, item, items = request.get("userId"), request.get("itemId"), request.get("itemList")
+    if bool(user) == bool(item):
+        return f"line {number}: pass exactly one of userId or itemId"
+    if items is not None:
+        if not user:
+            return f"line {number}: itemList (personalized ranking) needs a userId"
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_INPUT_LIST:
+            return f"line {number}: itemList must be a list of 1 to {MAX_INPUT_LIST} item ids"
+    return None
+
+
+def _chunks(rows: Iterator[_Line], size: int) -> Iterator[list[_Line]]:
+    chunk: list[_Line] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _answer(recipe: Recipe, chunk: list[_Line], n: int) -> list[dict[str, Any]]:
+    """Output lines for one chunk, in input order; user and item requests are each scored as one batch."""
+    out: list[dict[str, Any]] = [
+        {"input": request, "output": None, "error": error} for _, request, error in chunk
+    ]
+    valid = [k for k, (_, _, error) in enumerate(chunk) if error is None]
+    ranking = [k for k in valid if chunk[k][1].get("itemList") is not None]
+    users = [k for k in valid if chunk[k][1].get("userId") and chunk[k][1].get("itemList") is None]
+    items = [k for k in valid if chunk[k][1].get("itemId")]
+    if users:
+        answers = recipe.recommend([str(chunk[k][1]["userId"]) for k in users], n)
+        for k, answer in zip(users, answers, strict=True):
+            out[k]["output"] = _output(answer.item_ids, answer.scores)
+    if items:
+        try:
+            answers = recipe.similar_items([str(chunk[k][1]["itemId"]) for k in items], n)
+        except UnsupportedOperation as exc:
+            for k in items:
+                out[k]["error"] = f"line {chunk[k][0]}: {exc}"
+        else:
+            for k, answer in zip(items, answers, strict=True):
+                out[k]["output"] = _output(answer.item_ids, answer.scores)
+    for k in ranking:
+        request = chunk[k][1]
+        answer = recipe.rank(str(request["userId"]), [str(i) for i in request["itemList"]])
+        out[k]["output"] = _output(answer.item_ids, answer.scores)
+    return out
+
+
+def _output(item_ids: list[str], scores: list[float]) -> dict[str, Any]:
+    return {"recommendedItems": item_ids, "scores": [round(float(s), 6) for s in scores]}
