@@ -270,8 +270,8 @@ class Recipe(ABC):
         """The recipe's own learned arrays; the base class adds the shared ones."""
         return {}
 
-    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Restore the recipe's own learned arrays."""
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:  # noqa: B027 - optional hook
+        """Restore the recipe's own learned arrays (a recipe with none keeps this no-op)."""
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted recipe to folder ``path`` as JSON plus ``.npz`` (no pickle)."""

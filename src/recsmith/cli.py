@@ -289,13 +289,6 @@ def _convert_movielens(platform: Platform, args: argparse.Namespace) -> Any:
     return {k: str(v) for k, v in vars(files).items()}
 
 
-def _demo(platform: Platform, args: argparse.Namespace) -> Any:
-    from recsmith.demo import run_demo
-
-    run_demo(platform, serve=args.serve, port=args.port)
-    return None
-
-
 def _describe(noun: str) -> Handler:
     resource_type, key = _RESOURCES[noun]
 
@@ -430,9 +423,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--source", required=True)
     sub.add_argument("--output", required=True)
     sub.add_argument("--include-tags", action="store_true")
-    sub = command("demo", _demo, "Run the whole workflow on the sample, then serve the campaign.")
-    sub.add_argument("--serve", action=argparse.BooleanOptionalAction, default=True)
-    sub.add_argument("--port", type=int, default=3000)
 
     for noun in _RESOURCES:
         sub = command(f"describe-{noun}", _describe(noun), f"Describe a {noun}.")

@@ -45,7 +45,9 @@ def test_list_filters_by_group_and_attributes_and_moves_are_kept(database_url: s
     catalog.create(group("a"))
     catalog.create(group("b"))
     assert [r.name for r in catalog.list(ResourceType.DATASET_GROUP)] == ["a", "b"]
-    assert [r.name for r in catalog.list(ResourceType.DATASET_GROUP, dataset_group_arn=ARN.replace("shop", "b"))] == ["b"]
+    assert [r.name for r in catalog.list(ResourceType.DATASET_GROUP, dataset_group_arn=ARN.replace("shop", "b"))] == [
+        "b"
+    ]
     move = CampaignMove(campaign_arn="c", at=time.time(), actor="me", from_version=None, to_version="v1", reason="x")
     catalog.record_campaign_move(move)
     catalog.record_campaign_move(move.model_copy(update={"from_version": "v1", "to_version": "v2"}))

@@ -67,7 +67,9 @@ def test_bad_file_fails_job_and_changes_nothing(
     column: str | None,
     reason: str,
 ) -> None:
-    assert create_dataset_import_job(platform, "good", dataset, write(tmp_path, GOOD, "good.csv")).status is Status.ACTIVE
+    assert (
+        create_dataset_import_job(platform, "good", dataset, write(tmp_path, GOOD, "good.csv")).status is Status.ACTIVE
+    )
     before = platform.catalog.get(ResourceType.DATASET, dataset).attributes["dataVersion"]
     path = write(tmp_path, text)
     job = create_dataset_import_job(platform, "bad", dataset, path)

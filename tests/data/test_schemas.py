@@ -41,6 +41,8 @@ def test_bad_schemas_are_rejected_with_reason(schema: str, message: str) -> None
 
 
 def test_interactions_need_user_item_timestamp() -> None:
-    schema = parse_schema(json.dumps({"type": "record", "name": "x", "fields": [{"name": "USER_ID", "type": "string"}]}))
+    schema = parse_schema(
+        json.dumps({"type": "record", "name": "x", "fields": [{"name": "USER_ID", "type": "string"}]})
+    )
     with pytest.raises(SchemaError, match="lacks field ITEM_ID"):
         schema.check_for(DatasetType.INTERACTIONS)

@@ -28,7 +28,10 @@ def validate_frame(frame: pd.DataFrame, schema: DatasetSchema, file: str, first_
     unknown = [c for c in columns if schema.field(c) is None]
     if unknown:
         raise DataValidationError(
-            file, 1, unknown[0], f"column is not in schema {schema.name!r} (its fields: {', '.join(schema.field_names)})"
+            file,
+            1,
+            unknown[0],
+            f"column is not in schema {schema.name!r} (its fields: {', '.join(schema.field_names)})",
         )
     missing = [f.name for f in schema.fields if f.name not in columns and not f.nullable]
     if missing:
@@ -60,7 +63,9 @@ def _typed_column(column: pd.Series, field: SchemaField, file: str, first_row: i
         if field.categorical:
             too_long = (values.str.len().fillna(0) > _MAX_CATEGORICAL_LENGTH).to_numpy()
             if too_long.any():
-                _fail(column, too_long, field, file, first_row, f"categorical value longer than {_MAX_CATEGORICAL_LENGTH}")
+                _fail(
+                    column, too_long, field, file, first_row, f"categorical value longer than {_MAX_CATEGORICAL_LENGTH}"
+                )
         return out.astype(object)
     if field.type == "boolean":
         lowered = values.str.lower()
@@ -79,10 +84,16 @@ def _typed_column(column: pd.Series, field: SchemaField, file: str, first_row: i
                 reason = "expected epoch seconds (a long), got a date string: convert it to seconds since 1970"
             _fail(column, bad, field, file, first_row, reason)
         if field.name == TIMESTAMP:
-            too_big = (numbers.fillna(0).to_numpy(dtype=float) > _MAX_EPOCH_SECONDS)
+            too_big = numbers.fillna(0).to_numpy(dtype=float) > _MAX_EPOCH_SECONDS
             if too_big.any():
-                _fail(column, too_big, field, file, first_row,
-                      "timestamp looks like milliseconds; TIMESTAMP must be epoch seconds")
+                _fail(
+                    column,
+                    too_big,
+                    field,
+                    file,
+                    first_row,
+                    "timestamp looks like milliseconds; TIMESTAMP must be epoch seconds",
+                )
             negative = numbers.fillna(0).to_numpy(dtype=float) < 0
             if negative.any():
                 _fail(column, negative, field, file, first_row, "timestamp is negative")

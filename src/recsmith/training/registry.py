@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 PRODUCTION = "production"
 STAGING = "staging"
 _STAGE_OF_ALIAS = {PRODUCTION: "Production", STAGING: "Staging"}
+# the version promote() last put in production by both means; tells which means moved since
+_SYNCED_TAG = "recsmith.production_synced"
 
 
 def registered_model_name(dataset_group: str, solution: str) -> str:
@@ -52,29 +54,33 @@ def promote(client: MlflowClient, name: str, version: str, alias: str = PRODUCTI
     if stage:
         with _stages_allowed():
             client.transition_model_version_stage(name, version, stage, archive_existing_versions=True)
+    if alias == PRODUCTION:
+        client.set_registered_model_tag(name, _SYNCED_TAG, str(version))
     logger.info("promoted %s version %s to %s", name, version, alias)
 
 
 def production_version(client: MlflowClient, name: str) -> str | None:
-    """The version the ``production`` alias names, honouring a legacy stage transition made since."""
+    """The version in production, after bringing the alias and the legacy stage in step.
+
+    :func:`promote` moves both and notes the version in a tag. If only one of them moved since (an alias set
+    in the new UI, or a stage transition in the old one), that one is the newer decision and wins.
+    """
     try:
         model = client.get_registered_model(name)
     except MlflowException:
         return None
     aliased = model.aliases.get(PRODUCTION)
+    aliased = None if aliased is None else str(aliased)
     with _stages_allowed():
-        staged = [v for v in client.get_latest_versions(name, stages=["Production"])]
-    staged_version = staged[0].version if staged else None
-    if staged_version and aliased and str(staged_version) != str(aliased):
-        # someone moved a version to Production by stage: the newer of the two actions wins
-        alias_version = client.get_model_version(name, aliased)
-        staged_mv = client.get_model_version(name, staged_version)
-        if (staged_mv.last_updated_timestamp or 0) > (alias_version.last_updated_timestamp or 0):
-            client.set_registered_model_alias(name, PRODUCTION, staged_version)
-            return str(staged_version)
-    if aliased:
-        return str(aliased)
-    if staged_version:
-        client.set_registered_model_alias(name, PRODUCTION, staged_version)
-        return str(staged_version)
-    return None
+        staged_versions = client.get_latest_versions(name, stages=["Production"])
+    staged = str(staged_versions[0].version) if staged_versions else None
+    synced = model.tags.get(_SYNCED_TAG)
+    if aliased is not None and aliased != synced:
+        winner: str | None = aliased
+    elif staged is not None and staged != synced:
+        winner = staged
+    else:
+        winner = aliased or staged
+    if winner is not None and (winner, winner, winner) != (aliased, staged, synced):
+        promote(client, name, winner)
+    return winner

@@ -30,7 +30,7 @@ from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.data.datasets import find_dataset
 from recsmith.data.imports import read_current
 from recsmith.data.schemas import DatasetType
-from recsmith.errors import InvalidInputError, RecsmithError, TrainingError
+from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.evaluation.evaluate import evaluate_recipe
 from recsmith.evaluation.split import Split, split_interactions
 from recsmith.platform import Platform
@@ -134,9 +134,9 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
     split = split_interactions(snapshot.interactions, seed=config.seed)
     model_name = registered_model_name(group.name, solution.name)
     started = time.time()
-    with mlflow.start_run(
-        experiment_id=_experiment_id(platform, group.name), run_name=version.name.replace("/", "-")
-    ) as run:
+    # nested runs (candidates, trials) land in the active experiment, so make it the group's
+    mlflow.set_experiment(experiment_id=_experiment_id(platform, group.name))
+    with mlflow.start_run(run_name=version.name.replace("/", "-")) as run:
         mlflow.set_tags(
             {
                 "recsmith.dataset_group": group.name,
@@ -175,14 +175,16 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 name="model",
                 python_model=str(_PYFUNC_ENTRY),
                 artifacts={RECIPE_ARTIFACT: str(recipe_dir)},
-                input_example=pd.DataFrame({"userId": [str(snapshot.interactions[USER_ID].iloc[0])], "numResults": [5]}),
+                input_example=pd.DataFrame(
+                    {"userId": [str(snapshot.interactions[USER_ID].iloc[0])], "numResults": [5]}
+                ),
             )
         client = MlflowClient()
         ensure_registered_model(client, model_name, f"Solution {solution.arn}")
-        model_version = client.create_model_version(
-            model_name,
+        model_version = mlflow.register_model(
             info.model_uri,
-            run_id=run.info.run_id,
+            model_name,
+            await_registration_for=120,
             tags={
                 "recsmith.dataset_group": group.name,
                 "recsmith.solution": solution.name,
@@ -193,7 +195,6 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 **{f"metric.{k}": f"{v:.6f}" for k, v in test_metrics.items()},
             },
         )
-        _wait_ready(client, model_name, model_version.version)
     return {
         "recipeArn": f"arn:aws:personalize:::recipe/{recipe_id}",
         "recipe": recipe_id,
@@ -212,14 +213,6 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
         "splitId": split.split_id,
         "trainingHours": (time.time() - started) / 3600.0,
     }
-
-
-def _wait_ready(client: MlflowClient, name: str, version: str, timeout: float = 60.0) -> None:
-    deadline = time.time() + timeout
-    while client.get_model_version(name, version).status != "READY":
-        if time.time() > deadline:
-            raise TrainingError(f"model version {name}/{version} did not become READY in {timeout:.0f}s")
-        time.sleep(0.2)
 
 
 def _choose(config: SolutionConfig, split: Split) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
