@@ -1,0 +1,1 @@
+"""BentoML services: the campaign endpoint (``serving.service:CampaignService``)."""

@@ -1,0 +1,237 @@
+"""The campaign endpoint: a BentoML 1.4 service that speaks Personalize's runtime and events REST-JSON API.
+
+boto3's ``personalize-runtime`` (GetRecommendations, GetPersonalizedRanking) and ``personalize-events``
+(PutEvents) clients work against it unchanged, given ``endpoint_url``. A thin adapter: every route calls one
+function of :mod:`recsmith`, and a :class:`~recsmith.errors.RecsmithError` becomes the AWS error shape
+(``{"__type": code, "message": ...}`` plus ``x-amzn-ErrorType``) with the error's HTTP status, which botocore
+turns into the matching modeled exception.
+
+Configured by the environment, read once per worker: ``RECSMITH_CAMPAIGN`` (the campaign's ARN or name),
+the usual ``RECSMITH_*`` settings, and ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1). Each
+worker holds its own model (:class:`~recsmith.campaigns.holder.ModelHolder`) and polls for the campaign's
+target version. Swagger UI is at ``/``, the OpenAPI document at ``/docs.json``, readiness at ``/readyz``. Start it with
+:func:`recsmith.campaigns.server.serve_campaign` or
+``bentoml serve serving.service:CampaignService --working-dir <repo>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import bentoml
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from recsmith.campaigns import recommend
+from recsmith.campaigns.holder import ModelHolder
+from recsmith.errors import InvalidInputError, RecsmithError
+from recsmith.events.tracker import put_events
+from recsmith.platform import Platform
+
+logger = logging.getLogger("bentoml.recsmith")
+
+INVALID_INPUT = "InvalidInputException"
+
+
+def aws_error(status: int, code: str, message: str) -> JSONResponse:
+    """An error body and headers that botocore's rest-json parser turns into ``ClientError(code, msg)``."""
+    return JSONResponse(
+        {"__type": code, "message": message},
+        status_code=status,
+        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def _answer(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return call()
+    except RecsmithError as exc:
+        return aws_error(exc.http_status, exc.code, str(exc))  # type: ignore[return-value]
+
+
+class Event(BaseModel):
+    """One PutEvents event, as boto3 sends it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    eventType: str = Field(description="click, purchase, watch, ...")
+    sentAt: float = Field(description="Epoch seconds.")
+    eventId: str | None = Field(default=None, description="Deduplicates retries; derived when omitted.")
+    eventValue: float | None = None
+    itemId: str | None = None
+    properties: str | None = Field(default=None, description="A JSON object, as a string.")
+    recommendationId: str | None = None
+    impression: list[str] | None = None
+
+
+class AwsErrorShape:
+    """ASGI middleware: BentoML's own request-validation errors (400/422, ``{"error", "detail"}``) become
+    ``InvalidInputException`` in AWS's shape, so boto3 reports them as it would Personalize's. Responses that
+    already carry ``x-amzn-ErrorType`` pass through untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+        body: list[bytes] = []
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                if message["status"] in (400, 422) and b"x-amzn-errortype" not in names:
+                    held.update(message)
+                    return
+            elif message["type"] == "http.response.body" and held:
+                body.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                await _send_invalid_input(send, held, b"".join(body))
+                return
+            await send(message)
+
+        await self.app(scope, receive, rewrite)
+
+
+async def _send_invalid_input(send: Any, start: dict[str, Any], raw: bytes) -> None:
+    try:
+        detail = json.loads(raw or b"{}")
+    except ValueError:
+        detail = {"error": raw.decode(errors="replace")}
+    if isinstance(detail, list) and detail:
+        detail = detail[0]
+    if not isinstance(detail, dict):
+        detail = {"error": str(detail)}
+    parts = [str(detail.get("error", "invalid input"))]
+    for error in detail.get("detail") or []:
+        parts.append(f"{'.'.join(map(str, error.get('loc', [])))}: {error.get('msg')}")
+    payload = json.dumps({"__type": INVALID_INPUT, "message": "; ".join(parts)}).encode()
+    headers = [
+        (name, value)
+        for name, value in start.get("headers", [])
+        if name.lower() not in (b"content-length", b"content-type")
+    ]
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"x-amzn-errortype", INVALID_INPUT.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _no_filters(filter_arn: str | None) -> None:
+    if filter_arn:
+        raise InvalidInputError(f"filterArn {filter_arn!r}: filters are not supported by this endpoint yet")
+
+
+@bentoml.service(
+    name="recsmith_campaign",
+    workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
+    traffic={"timeout": 30},
+)
+class CampaignService:
+    """One campaign: GetRecommendations, GetPersonalizedRanking and PutEvents."""
+
+    def __init__(self) -> None:
+        # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
+        self.platform = Platform.from_env()
+        self.holder = ModelHolder(self.platform, os.environ["RECSMITH_CAMPAIGN"])
+        self.holder.refresh()
+        served = self.holder.current
+        logger.info(
+            "worker %s serves campaign %s with model version %s",
+            os.getpid(),
+            self.holder.campaign_arn,
+            served.model_version,
+        )
+
+    @bentoml.on_startup
+    def start_poller(self) -> None:
+        self.holder.start()
+
+    @bentoml.on_shutdown
+    def stop_poller(self) -> None:
+        self.holder.stop()
+
+    @bentoml.api(route="/recommendations")
+    def get_recommendations(
+        self,
+        campaignArn: str | None = None,
+        recommenderArn: str | None = None,
+        userId: str | None = None,
+        itemId: str | None = None,
+        numResults: int = recommend.DEFAULT_RESULTS,
+        context: dict[str, str] | None = None,
+        filterArn: str | None = None,
+        filterValues: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """GetRecommendations: items for ``userId``, or items related to ``itemId``."""
+
+        def call() -> dict[str, Any]:
+            _no_filters(filterArn)
+            if not campaignArn:
+                raise InvalidInputError("campaignArn is required (recommenders are not supported)")
+            return recommend.get_recommendations(
+                self.platform,
+                self.holder,
+                campaignArn,
+                user_id=userId,
+                item_id=itemId,
+                num_results=numResults,
+                context=context,
+            )
+
+        return _answer(call)
+
+    @bentoml.api(route="/personalize-ranking")
+    def get_personalized_ranking(
+        self,
+        campaignArn: str,
+        inputList: list[str],
+        userId: str,
+        context: dict[str, str] | None = None,
+        filterArn: str | None = None,
+        filterValues: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """GetPersonalizedRanking: ``inputList`` re-ordered for ``userId``; unknown items go last."""
+
+        def call() -> dict[str, Any]:
+            _no_filters(filterArn)
+            return recommend.get_personalized_ranking(
+                self.platform, self.holder, campaignArn, user_id=userId, input_list=inputList, context=context
+            )
+
+        return _answer(call)
+
+    @bentoml.api(route="/events")
+    def put_events(
+        self,
+        trackingId: str,
+        sessionId: str,
+        eventList: list[Event],
+        userId: str | None = None,
+    ) -> None:
+        """PutEvents: 1-10 events of a user's session, visible to the user's next recommendations."""
+        try:
+            put_events(
+                self.platform,
+                trackingId,
+                sessionId,
+                [event.model_dump(exclude_none=True) for event in eventList],
+                user_id=userId,
+            )
+        except RecsmithError as exc:
+            return aws_error(exc.http_status, exc.code, str(exc))  # type: ignore[return-value]
+        return Response(status_code=200)  # type: ignore[return-value]
+
+
+CampaignService.add_asgi_middleware(AwsErrorShape)

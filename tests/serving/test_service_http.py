@@ -1,0 +1,124 @@
+"""The campaign service behind a real ``bentoml serve``, called with httpx and with boto3's Personalize clients."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from conftest import Served
+
+pytestmark = pytest.mark.integration
+
+
+def _client(served: Served, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=served.url,
+        region_name="us-east-1",
+        aws_access_key_id="dummy",
+        aws_secret_access_key="dummy",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def _ids(entries: list[dict[str, Any]]) -> list[str]:
+    return [entry["itemId"] for entry in entries]
+
+
+def test_recommendations_over_httpx_name_the_model_version(served: Served) -> None:
+    response = httpx.post(
+        f"{served.url}/recommendations", json={"campaignArn": served.campaign_arn, "userId": "u0001", "numResults": 7}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["itemList"]) == 7
+    assert body["recommendationId"].startswith("RID-")
+    assert body["modelVersion"] == served.model_version
+    assert body["solutionVersionArn"] == served.solution_version_arn
+
+
+def test_boto3_runtime_client(served: Served) -> None:
+    runtime = _client(served, "personalize-runtime")
+    recs = runtime.get_recommendations(campaignArn=served.campaign_arn, userId="u0002", numResults=5)
+    assert len(recs["itemList"]) == 5 and recs["recommendationId"].startswith("RID-")
+    related = runtime.get_recommendations(campaignArn=served.campaign_arn, itemId="i0010", numResults=4)
+    assert len(related["itemList"]) == 4 and "i0010" not in _ids(related["itemList"])
+    ranked = runtime.get_personalized_ranking(
+        campaignArn=served.campaign_arn, userId="u0002", inputList=["unknown-item", "i0001", "i0002", "i0003"]
+    )
+    order = _ids(ranked["personalizedRanking"])
+    assert sorted(order) == sorted(["unknown-item", "i0001", "i0002", "i0003"])
+    assert order[-1] == "unknown-item"
+
+
+def test_put_events_changes_the_users_next_recommendations(served: Served) -> None:
+    runtime = _client(served, "personalize-runtime")
+    events = _client(served, "personalize-events")
+    before = _ids(runtime.get_recommendations(campaignArn=served.campaign_arn, userId="u0005")["itemList"])
+    clicked = before[:2]
+    answer = events.put_events(
+        trackingId=served.tracking_id,
+        userId="u0005",
+        sessionId="session-http",
+        eventList=[{"eventType": "click", "itemId": item, "sentAt": time.time()} for item in clicked],
+    )
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    after = _ids(runtime.get_recommendations(campaignArn=served.campaign_arn, userId="u0005")["itemList"])
+    assert after != before
+    assert not set(clicked) & set(after)
+
+
+def test_num_results_over_500_is_400(served: Served) -> None:
+    response = httpx.post(
+        f"{served.url}/recommendations",
+        json={"campaignArn": served.campaign_arn, "userId": "u0001", "numResults": 501},
+    )
+    assert response.status_code == 400
+    assert response.headers["x-amzn-ErrorType"] == "InvalidInputException"
+    assert "numResults" in response.json()["message"]
+
+
+def test_unknown_campaign_is_404(served: Served) -> None:
+    other = served.campaign_arn.replace("store-live", "nowhere")
+    response = httpx.post(f"{served.url}/recommendations", json={"campaignArn": other, "userId": "u0001"})
+    assert response.status_code == 404
+    assert response.json()["__type"] == "ResourceNotFoundException"
+    runtime = _client(served, "personalize-runtime")
+    with pytest.raises(runtime.exceptions.ResourceNotFoundException, match="is not served here"):
+        runtime.get_recommendations(campaignArn=other, userId="u0001")
+
+
+def test_errors_reach_boto3_as_modeled_exceptions(served: Served) -> None:
+    events = _client(served, "personalize-events")
+    with pytest.raises(events.exceptions.ResourceNotFoundException, match="no event tracker"):
+        events.put_events(
+            trackingId="not-a-tracker",
+            sessionId="s",
+            eventList=[{"eventType": "click", "itemId": "i0001", "sentAt": time.time()}],
+        )
+    runtime = _client(served, "personalize-runtime")
+    with pytest.raises(ClientError, match="exactly one of userId"):
+        runtime.get_recommendations(campaignArn=served.campaign_arn)
+
+
+def test_request_validation_errors_are_invalid_input(served: Served) -> None:
+    response = httpx.post(
+        f"{served.url}/personalize-ranking", json={"campaignArn": served.campaign_arn, "inputList": ["i0001"]}
+    )
+    assert response.status_code == 400
+    assert response.json()["__type"] == "InvalidInputException"
+    assert "userId" in response.json()["message"]
+
+
+def test_swagger_and_openapi_are_served(served: Served) -> None:
+    assert httpx.get(f"{served.url}/").status_code == 200
+    spec = httpx.get(f"{served.url}/docs.json").json()
+    assert {"/recommendations", "/personalize-ranking", "/events"} <= set(spec["paths"])
+    assert httpx.get(f"{served.url}/readyz").status_code == 200
