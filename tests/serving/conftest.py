@@ -1,4 +1,4 @@
-"""A real ``bentoml serve`` of a trained campaign on a free loopback port, started once for the session."""
+"""A real ``bentoml serve`` of a trained AUTO campaign on a free loopback port, started once per session."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from recsmith.campaigns.campaigns import create_campaign
 from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
@@ -15,6 +16,7 @@ from recsmith.data.sample import generate_sample
 from recsmith.events.tracker import create_event_tracker
 from recsmith.platform import Platform
 from recsmith.settings import Settings
+from recsmith.training.registry import promote
 from recsmith.training.solutions import SolutionConfig
 from recsmith.workflow import ImportConfig, TrainConfig, import_dataset, train
 
@@ -23,11 +25,13 @@ from recsmith.workflow import ImportConfig, TrainConfig, import_dataset, train
 class Served:
     """A running campaign server and what a client needs to call it."""
 
+    platform: Platform
     url: str
     campaign_arn: str
     tracking_id: str
     solution_version_arn: str
     model_version: str
+    model_name: str
     log: Path
 
 
@@ -54,7 +58,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         TrainConfig(dataset_group="store", solution="store-sims", solution_config=SolutionConfig(recipe="sims")),
     )
     tracker = create_event_tracker(platform, "store-tracker", "store")
-    campaign = create_campaign(platform, "store-live", solution_version=trained["solutionVersionArn"])
+    platform.configure_mlflow()
+    promote(MlflowClient(), trained["modelName"], trained["modelVersion"])
+    campaign = create_campaign(
+        platform, "store-live", solution_version=trained["solutionVersionArn"], update_mode="AUTO"
+    )
     port = _free_port()
     log = root / "server.log"
     process = serve_campaign(settings, campaign.arn, port, log_file=log)
@@ -65,11 +73,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         except Exception as exc:
             raise AssertionError(f"campaign server did not start:\n{log.read_text()[-4000:]}") from exc
         yield Served(
+            platform=platform,
             url=url,
             campaign_arn=campaign.arn,
             tracking_id=tracker.attributes["trackingId"],
             solution_version_arn=trained["solutionVersionArn"],
             model_version=trained["modelVersion"],
+            model_name=trained["modelName"],
             log=log,
         )
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,11 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from mlflow.tracking import MlflowClient
+
+from recsmith.training.registry import promote
+from recsmith.training.solutions import SolutionConfig
+from recsmith.workflow import TrainConfig, train
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -122,3 +128,40 @@ def test_swagger_and_openapi_are_served(served: Served) -> None:
     spec = httpx.get(f"{served.url}/docs.json").json()
     assert {"/recommendations", "/personalize-ranking", "/events"} <= set(spec["paths"])
     assert httpx.get(f"{served.url}/readyz").status_code == 200
+
+
+def test_promotion_hot_swaps_without_dropping_a_request(served: Served) -> None:
+    """Runs last: it moves the AUTO campaign to a new version while requests keep flowing."""
+    new = train(
+        served.platform,
+        TrainConfig(dataset_group="store", solution="store-sims", solution_config=SolutionConfig(recipe="sims")),
+    )
+    statuses: list[int] = []
+    versions: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=served.url) as client:
+            while not stop.is_set():
+                response = client.post("/recommendations", json={"campaignArn": served.campaign_arn, "userId": "u0009"})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    versions.append(response.json()["modelVersion"])
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        time.sleep(0.3)
+        served.platform.configure_mlflow()
+        promote(MlflowClient(), served.model_name, new["modelVersion"])
+        deadline = time.monotonic() + 15
+        while (not versions or versions[-1] != new["modelVersion"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join()
+    assert versions[0] == served.model_version
+    assert versions[-1] == new["modelVersion"]
+    assert set(statuses) == {200}
+    moves = served.platform.catalog.campaign_moves(served.campaign_arn)
+    assert (moves[-1].actor, moves[-1].to_version) == ("controller", new["solutionVersionArn"])
