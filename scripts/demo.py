@@ -137,7 +137,8 @@ def main() -> int:
                     f"Swagger UI        : {url}/",
                     f"MLflow UI         : make mlflow-ui   (mlflow ui --backend-store-uri sqlite:///{mlflow_db})",
                     "Airflow UI        : make airflow-ui  (airflow standalone on dags/)",
-                    f"CLI               : RECSMITH_HOME={home} .venv/bin/recsmith describe-campaign --campaign {CAMPAIGN}",
+                    f"CLI               : RECSMITH_HOME={home} .venv/bin/recsmith describe-campaign "
+                    f"--campaign {CAMPAIGN}",
                 ]
             ),
         )
