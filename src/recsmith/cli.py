@@ -294,7 +294,7 @@ def _describe(noun: str) -> Handler:
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
         resource = platform.catalog.get(resource_type, args.arn)
-        out = {key: resource.describe()}
+        out: dict[str, Any] = {key: resource.describe()}
         if resource_type is ResourceType.CAMPAIGN:
             out["campaignMoves"] = [m.model_dump() for m in platform.catalog.campaign_moves(resource.arn)]
         return out

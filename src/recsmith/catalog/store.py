@@ -8,6 +8,7 @@ owning module reads and writes. Campaign moves (who, when, from, to) have their 
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -232,7 +233,7 @@ class Catalog:
         with self._session() as session:
             session.add(CampaignMoveRow(**move.model_dump()))
 
-    def campaign_moves(self, campaign_arn: str) -> list[CampaignMove]:
+    def campaign_moves(self, campaign_arn: str) -> builtins.list[CampaignMove]:
         """Every move of a campaign, oldest first."""
         with self._session() as session:
             rows = session.scalars(

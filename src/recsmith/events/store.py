@@ -112,7 +112,7 @@ class EventStore:
             .limit(limit)
         )
         with self._engine.connect() as connection:
-            items = [row[0] for row in connection.execute(query)]
+            items = [str(row[0]) for row in connection.execute(query)]
         return items[::-1]
 
     def events_frame(self, dataset_group_arn: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from models.base import Recipe
 RECIPE_ARTIFACT = "recipe"
 
 
-class RecipeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class RecipeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     """``predict`` takes rows with ``userId`` or ``itemId`` (and optional ``numResults``) and returns lists."""
 
     recipe: Recipe
