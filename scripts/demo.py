@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -91,6 +92,8 @@ def main() -> int:
     tracker = trackers[0] if trackers else create_event_tracker(platform, f"{GROUP}-tracker", GROUP)
     tracking_id = tracker.attributes["trackingId"]
 
+    # a SIGTERM (as from a supervisor) stops the campaign server too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     port = _free_port(args.port)
     url = f"http://127.0.0.1:{port}"
     server = serve_campaign(platform.settings, campaign.arn, port)

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -214,6 +215,8 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
 
     campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
+    # a SIGTERM must stop the server's process group too, not leave it running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host)
     url = f"http://{args.host}:{args.port}"
     try:
