@@ -1,0 +1,81 @@
+"""
+### recsmith: import a file into a dataset
+
+Imports one CSV or Parquet file (or folder) into a dataset of a dataset group, creating the group, the
+schema and the dataset the first time; the call is `recsmith.workflow.import_dataset`.
+
+Each successful import updates the asset `recsmith://imports` with the group and data version in the event's
+`extra`; `recsmith_train` is scheduled on that asset, so a new import retrains the group's solution.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+IMPORTS = Asset("recsmith://imports")
+
+
+@dag(
+    dag_id=Path(__file__).stem,
+    doc_md=__doc__,
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["recsmith"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "dataset_group": Param(
+            "demo", type="string", minLength=1, title="Dataset group", description="Created when missing."
+        ),
+        "dataset_type": Param(
+            "INTERACTIONS",
+            type="string",
+            enum=["INTERACTIONS", "ITEMS", "USERS"],
+            title="Dataset type",
+            description="Which dataset of the group the file fills.",
+        ),
+        "data_location": Param(
+            "data/sample/interactions.csv",
+            type="string",
+            minLength=1,
+            title="Data location",
+            description="CSV or Parquet file or folder to import.",
+        ),
+        "schema_file": Param(
+            "data/sample/interactions.schema.json",
+            type="string",
+            minLength=1,
+            title="Schema file",
+            description="Avro schema JSON of the dataset.",
+        ),
+        "import_mode": Param(
+            "FULL",
+            type="string",
+            enum=["FULL", "INCREMENTAL"],
+            title="Import mode",
+            description="FULL replaces the dataset's data; INCREMENTAL appends to it.",
+        ),
+    },
+)
+def recsmith_import() -> None:
+    @task(outlets=[IMPORTS])
+    def import_dataset(params: dict[str, Any] | None = None, outlet_events: Any = None) -> dict[str, Any]:
+        from orchestration.airflow_tasks import stage
+        from recsmith.workflow import ImportConfig, import_dataset
+
+        assert params is not None
+        with stage() as platform:
+            config = ImportConfig(**{name: params[name] for name in ImportConfig.model_fields})
+            result = import_dataset(platform, config)
+        outlet_events[IMPORTS].extra = {"dataset_group": config.dataset_group, **result}
+        return result
+
+    import_dataset()
+
+
+recsmith_import()

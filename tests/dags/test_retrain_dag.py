@@ -1,0 +1,103 @@
+"""``recsmith_retrain`` end to end on an embedded Airflow with ``dag.test()``, on the generated sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestration.airflow_local import prepare_airflow, run_dag
+from recsmith.catalog import ResourceType
+from recsmith.data.sample import SampleFiles
+from recsmith.platform import Platform
+from recsmith.training.registry import production_version
+
+pytestmark = pytest.mark.integration
+
+
+def _production(platform: Platform, model_name: str) -> str | None:
+    from mlflow.tracking import MlflowClient
+
+    platform.configure_mlflow()
+    return production_version(MlflowClient(), model_name)
+
+
+def test_retrain_deploys_then_never_demotes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_files: SampleFiles
+) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("RECSMITH_HOME", str(tmp_path / "home"))  # tasks build Platform.from_env() from it
+    prepare_airflow(tmp_path / "airflow")
+    conf = {
+        "dataset_group": "it",
+        "data_location": str(sample_files.interactions),
+        "schema_file": str(sample_files.interactions_schema),
+        "recipe": "automl",
+        "campaign": "it-campaign",
+    }
+
+    state, first = run_dag("recsmith_retrain", conf)
+
+    assert state == DagRunState.SUCCESS
+    assert set(first) == {"import_dataset", "train", "evaluate", "register", "promote", "deploy"}
+    version_arn = first["train"]["solutionVersionArn"]
+    model_name = first["train"]["modelName"]
+    assert model_name == "it.it-automl"
+    assert first["promote"]["promoted"] is True
+    assert first["deploy"]["updateMode"] == "AUTO"
+    platform = Platform.from_env()
+    try:
+        campaign = platform.catalog.find(ResourceType.CAMPAIGN, "it-campaign")
+        assert campaign is not None and campaign.arn == first["deploy"]["campaignArn"]
+        assert campaign.attributes["solutionVersionArn"] == version_arn
+        assert _production(platform, model_name) == first["train"]["modelVersion"]
+
+        state, second = run_dag("recsmith_retrain", conf)
+
+        assert state == DagRunState.SUCCESS
+        verdict = second["promote"]
+        assert verdict["productionVersion"] == first["train"]["modelVersion"]
+        assert verdict["promoted"] is (verdict["value"] > verdict["productionValue"])
+        production = _production(platform, model_name)
+        if verdict["promoted"]:
+            assert production == second["train"]["modelVersion"]
+            assert second["deploy"]["campaignArn"] == campaign.arn
+        else:  # not better: production stays, and deploy is skipped
+            assert production == first["train"]["modelVersion"]
+            assert second["deploy"] is None
+        assert second["train"]["metrics"][verdict["objective"]] >= verdict["productionValue"]
+        assert platform.catalog.get(ResourceType.CAMPAIGN, campaign.arn).attributes["updateMode"] == "AUTO"
+
+        with pytest.raises(ParamValidationError, match="update_mode"):
+            run_dag("recsmith_retrain", {**conf, "update_mode": "SOMETIMES"})
+    finally:
+        platform.catalog.dispose()
+
+
+def test_a_config_error_fails_the_run_without_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_files: SampleFiles
+) -> None:
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("RECSMITH_HOME", str(tmp_path / "home"))
+    prepare_airflow(tmp_path / "airflow")
+
+    state, results = run_dag(
+        "recsmith_import",
+        {"dataset_group": "it", "data_location": str(sample_files.interactions), "schema_file": "missing.json"},
+    )
+
+    assert state == DagRunState.FAILED
+    assert results == {"import_dataset": None}
+
+
+def test_prepare_airflow_switches_the_metadata_database(tmp_path: Path) -> None:
+    from airflow import settings
+
+    prepare_airflow(tmp_path / "airflow")
+
+    assert settings.SQL_ALCHEMY_CONN == f"sqlite:///{(tmp_path / 'airflow').resolve() / 'airflow.db'}"
+    assert str(settings.engine.url).endswith(str(tmp_path / "airflow" / "airflow.db"))
+    assert (tmp_path / "airflow" / "airflow.db").stat().st_size > 0
