@@ -25,13 +25,15 @@ def recsmith_pipeline(
     deploy_config: str = '{"campaign": "demo-campaign", "update_mode": "AUTO"}',
 ) -> None:
     imported = import_dataset(config=import_config)
-
-    candidates = automl_candidates(config=train_config)
-    with dsl.ParallelFor(candidates.output, parallelism=2) as candidate_config:
-        train(config=candidate_config).after(imported).set_display_name("train-candidate")
-
     trained = train(config=train_config).after(imported)
     version = trained.outputs["Output"]
+
+    # after the main training: a first use of an embedded (SQLite) MLflow store creates its tables, and two
+    # first uses at once race; with a tracking server this ordering costs nothing
+    candidates = automl_candidates(config=train_config)
+    with dsl.ParallelFor(candidates.output, parallelism=2) as candidate_config:
+        train(config=candidate_config).after(trained).set_display_name("train-candidate")
+
     evaluated = evaluate(solution_version_arn=version)
     registered = register(solution_version_arn=version).after(evaluated)
     promoted = promote(solution_version_arn=version).after(registered)
