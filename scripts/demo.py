@@ -55,6 +55,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("RECSMITH_DEMO_PORT", "3000")))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    # the demo prints its own story; the components' logs stay quiet (the server's go to a file)
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from orchestration.airflow_local import prepare_airflow, run_dag
     from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
@@ -96,7 +100,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     port = _free_port(args.port)
     url = f"http://127.0.0.1:{port}"
-    server = serve_campaign(platform.settings, campaign.arn, port)
+    server_log = home / "logs" / f"campaign-{CAMPAIGN}.log"
+    server_log.parent.mkdir(parents=True, exist_ok=True)
+    server = serve_campaign(platform.settings, campaign.arn, port, log_file=server_log)
     try:
         wait_ready(url, timeout=120)
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -138,6 +144,7 @@ def main() -> int:
                 [
                     f"campaign endpoint : {url}/recommendations  (POST, Personalize runtime JSON)",
                     f"Swagger UI        : {url}/",
+                    f"server log        : {server_log}",
                     f"MLflow UI         : make mlflow-ui   (mlflow ui --backend-store-uri sqlite:///{mlflow_db})",
                     "Airflow UI        : make airflow-ui  (airflow standalone on dags/)",
                     f"CLI               : RECSMITH_HOME={home} .venv/bin/recsmith describe-campaign "

@@ -108,9 +108,7 @@ def evaluate(platform: Platform, solution_version_arn: str) -> dict[str, Any]:
     current = production_version(MlflowClient(), version.attributes["modelName"])
     production_value: float | None = None
     if current is not None and current != version.attributes["modelVersion"]:
-        tags = MlflowClient().get_model_version(version.attributes["modelName"], current).tags
-        if f"metric.{objective}" in tags:
-            production_value = float(tags[f"metric.{objective}"])
+        production_value = _production_metric(platform, version.attributes["modelName"], current, objective)
     return {
         "solutionVersionArn": version.arn,
         "objective": objective,
@@ -119,6 +117,16 @@ def evaluate(platform: Platform, solution_version_arn: str) -> dict[str, Any]:
         "productionValue": production_value,
         "beatsProduction": production_value is None or value > production_value,
     }
+
+
+def _production_metric(platform: Platform, model_name: str, model_version: str, objective: str) -> float | None:
+    """The production version's objective at full precision (from its solution version; the tag is rounded)."""
+    tags = MlflowClient().get_model_version(model_name, model_version).tags
+    arn = tags.get("recsmith.solution_version_arn")
+    produced = platform.catalog.find(ResourceType.SOLUTION_VERSION, arn) if arn else None
+    if produced is not None and objective in (produced.attributes.get("metrics") or {}):
+        return float(produced.attributes["metrics"][objective])
+    return float(tags[f"metric.{objective}"]) if f"metric.{objective}" in tags else None
 
 
 def register(platform: Platform, solution_version_arn: str) -> dict[str, Any]:

@@ -59,15 +59,11 @@ def test_retrain_deploys_then_never_demotes(
         assert state == DagRunState.SUCCESS
         verdict = second["promote"]
         assert verdict["productionVersion"] == first["train"]["modelVersion"]
-        assert verdict["promoted"] is (verdict["value"] > verdict["productionValue"])
-        production = _production(platform, model_name)
-        if verdict["promoted"]:
-            assert production == second["train"]["modelVersion"]
-            assert second["deploy"]["campaignArn"] == campaign.arn
-        else:  # not better: production stays, and deploy is skipped
-            assert production == first["train"]["modelVersion"]
-            assert second["deploy"] is None
-        assert second["train"]["metrics"][verdict["objective"]] >= verdict["productionValue"]
+        # same data, same seed: the same score, which does not beat production, so nothing moves
+        assert verdict["value"] == verdict["productionValue"]
+        assert verdict["promoted"] is False
+        assert _production(platform, model_name) == first["train"]["modelVersion"]
+        assert second["deploy"] is None
         assert platform.catalog.get(ResourceType.CAMPAIGN, campaign.arn).attributes["updateMode"] == "AUTO"
 
         with pytest.raises(ParamValidationError, match="update_mode"):
