@@ -176,7 +176,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 python_model=str(_PYFUNC_ENTRY),
                 artifacts={RECIPE_ARTIFACT: str(recipe_dir)},
                 input_example=pd.DataFrame(
-                    {"userId": [str(snapshot.interactions[USER_ID].iloc[0])], "numResults": [5.0]}
+                    {"userId": [str(snapshot.interactions[USER_ID].iloc[0])], "numResults": [5]}
                 ),
             )
         client = MlflowClient()
