@@ -15,6 +15,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from orchestration.airflow_shared import params
+
 
 @dag(
     dag_id=Path(__file__).stem,
@@ -25,25 +27,12 @@ from airflow.sdk import Param, dag, task
     tags=["recsmith"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "campaign": Param(
-            "demo-campaign",
-            type="string",
-            minLength=1,
-            title="Campaign",
-            description="Campaign name; created when missing.",
-        ),
+        **params("campaign", "update_mode"),
         "solution_version_arn": Param(
             type="string",
             minLength=1,
             title="Solution version ARN",
             description="The ACTIVE solution version to serve.",
-        ),
-        "update_mode": Param(
-            "AUTO",
-            type="string",
-            enum=["AUTO", "MANUAL"],
-            title="Update mode",
-            description="AUTO follows the registry's production alias; MANUAL stays pinned.",
         ),
     },
 )

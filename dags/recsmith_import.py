@@ -17,6 +17,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
+from orchestration.airflow_shared import params
+
 IMPORTS = Asset("recsmith://imports")
 
 
@@ -29,29 +31,13 @@ IMPORTS = Asset("recsmith://imports")
     tags=["recsmith"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "dataset_group": Param(
-            "demo", type="string", minLength=1, title="Dataset group", description="Created when missing."
-        ),
+        **params("dataset_group", "data_location", "schema_file"),
         "dataset_type": Param(
             "INTERACTIONS",
             type="string",
             enum=["INTERACTIONS", "ITEMS", "USERS"],
             title="Dataset type",
             description="Which dataset of the group the file fills.",
-        ),
-        "data_location": Param(
-            "data/sample/interactions.csv",
-            type="string",
-            minLength=1,
-            title="Data location",
-            description="CSV or Parquet file or folder to import.",
-        ),
-        "schema_file": Param(
-            "data/sample/interactions.schema.json",
-            type="string",
-            minLength=1,
-            title="Schema file",
-            description="Avro schema JSON of the dataset.",
         ),
         "import_mode": Param(
             "FULL",

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from models.registry import recipe_ids
+from orchestration.airflow_shared import evaluate, params, promote, register
 
 
 @dag(
@@ -36,55 +36,16 @@ from models.registry import recipe_ids
     max_active_runs=1,
     tags=["recsmith"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params={
-        "dataset_group": Param(
-            "demo", type="string", minLength=1, title="Dataset group", description="Created when missing."
-        ),
-        "data_location": Param(
-            "data/sample/interactions.csv",
-            type="string",
-            minLength=1,
-            title="Data location",
-            description="Interactions CSV or Parquet file or folder.",
-        ),
-        "schema_file": Param(
-            "data/sample/interactions.schema.json",
-            type="string",
-            minLength=1,
-            title="Schema file",
-            description="Avro schema JSON of the interactions dataset.",
-        ),
-        "solution": Param(
-            "", type="string", title="Solution", description="Solution name; empty means <dataset_group>-<recipe>."
-        ),
-        "recipe": Param(
-            "automl",
-            type="string",
-            enum=[*recipe_ids(), "automl"],
-            title="Recipe",
-            description="A recipe id, or automl to train every candidate and keep the best.",
-        ),
-        "perform_hpo": Param(
-            False,
-            type="boolean",
-            title="Tune hyperparameters",
-            description="Tune each recipe's hyperparameters with Optuna on validation.",
-        ),
-        "campaign": Param(
-            "demo-campaign",
-            type="string",
-            minLength=1,
-            title="Campaign",
-            description="Campaign that serves the solution; created on the first deploy.",
-        ),
-        "update_mode": Param(
-            "AUTO",
-            type="string",
-            enum=["AUTO", "MANUAL"],
-            title="Update mode",
-            description="AUTO follows the registry's production alias; MANUAL stays pinned.",
-        ),
-    },
+    params=params(
+        "dataset_group",
+        "data_location",
+        "schema_file",
+        "solution",
+        "recipe",
+        "perform_hpo",
+        "campaign",
+        "update_mode",
+    ),
 )
 def recsmith_retrain() -> None:
     @task
@@ -110,30 +71,6 @@ def recsmith_retrain() -> None:
         with stage() as platform:
             config = train_config(params["dataset_group"], params["solution"], params["recipe"], params["perform_hpo"])
             return train(platform, config)
-
-    @task
-    def evaluate(solution_version_arn: str) -> dict[str, Any]:
-        from orchestration.airflow_tasks import stage
-        from recsmith.workflow import evaluate
-
-        with stage() as platform:
-            return evaluate(platform, solution_version_arn)
-
-    @task
-    def register(solution_version_arn: str) -> dict[str, Any]:
-        from orchestration.airflow_tasks import stage
-        from recsmith.workflow import register
-
-        with stage() as platform:
-            return register(platform, solution_version_arn)
-
-    @task
-    def promote(solution_version_arn: str) -> dict[str, Any]:
-        from orchestration.airflow_tasks import stage
-        from recsmith.workflow import promote_if_better
-
-        with stage() as platform:
-            return promote_if_better(platform, solution_version_arn)
 
     @task
     def deploy(verdict: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
 
-from models.registry import recipe_ids
+from orchestration.airflow_shared import evaluate, params, promote, register
 
 IMPORTS = Asset("recsmith://imports")
 
@@ -31,31 +31,13 @@ IMPORTS = Asset("recsmith://imports")
     catchup=False,
     tags=["recsmith"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    params={
-        "dataset_group": Param(
-            "demo",
-            type="string",
-            minLength=1,
-            title="Dataset group",
-            description="Group to train on; an import event overrides it.",
-        ),
-        "solution": Param(
-            "", type="string", title="Solution", description="Solution name; empty means <dataset_group>-<recipe>."
-        ),
-        "recipe": Param(
-            "automl",
-            type="string",
-            enum=[*recipe_ids(), "automl"],
-            title="Recipe",
-            description="A recipe id, or automl to train every candidate and keep the best.",
-        ),
-        "perform_hpo": Param(
-            False,
-            type="boolean",
-            title="Tune hyperparameters",
-            description="Tune each recipe's hyperparameters with Optuna on validation.",
-        ),
-    },
+    params=params(
+        "dataset_group",
+        "solution",
+        "recipe",
+        "perform_hpo",
+        dataset_group="Group to train on; an import event overrides it.",
+    ),
 )
 def recsmith_train() -> None:
     @task
@@ -69,30 +51,6 @@ def recsmith_train() -> None:
         with stage() as platform:
             config = train_config(group, params["solution"], params["recipe"], params["perform_hpo"])
             return train(platform, config)
-
-    @task
-    def evaluate(solution_version_arn: str) -> dict[str, Any]:
-        from orchestration.airflow_tasks import stage
-        from recsmith.workflow import evaluate
-
-        with stage() as platform:
-            return evaluate(platform, solution_version_arn)
-
-    @task
-    def register(solution_version_arn: str) -> dict[str, Any]:
-        from orchestration.airflow_tasks import stage
-        from recsmith.workflow import register
-
-        with stage() as platform:
-            return register(platform, solution_version_arn)
-
-    @task
-    def promote(solution_version_arn: str) -> dict[str, Any]:
-        from orchestration.airflow_tasks import stage
-        from recsmith.workflow import promote_if_better
-
-        with stage() as platform:
-            return promote_if_better(platform, solution_version_arn)
 
     version = train()["solutionVersionArn"]
     evaluate(version) >> register(version) >> promote(version)

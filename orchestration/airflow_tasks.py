@@ -14,13 +14,11 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import ValidationError
 
+from orchestration.airflow_shared import AUTOML
 from recsmith.errors import InvalidInputError, ResourceNotFoundError
 from recsmith.platform import Platform
 from recsmith.training.solutions import SolutionConfig
 from recsmith.workflow import TrainConfig
-
-AUTOML = "automl"
-"""The ``recipe`` param value that asks for AutoML over the default candidate recipes."""
 
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (
     InvalidInputError,
