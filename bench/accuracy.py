@@ -8,8 +8,9 @@ Two protocols, both ranking the full catalogue with the user's seen items exclud
   versions use it (``recsmith.evaluation.split``).
 
 Reference baselines, computed in the same run: popularity, the co-occurrence neighbours of the user's last
-item (raw counts over whole histories, and within 3 positions), and EASE (λ=100, Steck 2019). Figures are mean ± spread (min-max half range) over the seeds;
-the seed changes the Personalize split and the recipes' own randomness.
+item (raw counts over whole histories, and within 3 positions), and EASE (λ=100, Steck 2019). Figures are
+mean ± spread (half the min-max range) over the seeds; the seed changes the Personalize split and the recipes'
+own randomness.
 
     .venv/bin/python bench/accuracy.py [--data ../shared/data/ml-latest-small] [--seeds 3] [--recipes a,b]
 """
