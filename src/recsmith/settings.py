@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,10 +35,24 @@ class Settings(BaseSettings):
     campaign_poll_seconds: float = Field(
         default=2.0, description="How often a serving worker checks its campaign's target model version."
     )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint (MinIO, a local gateway); default AWS's own endpoint for the region."
+    )
+    aws_access_key_id: str | None = Field(
+        default=None, description="S3 access key; unset, boto3's default credential chain applies."
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret key; unset, boto3's default credential chain applies."
+    )
+    aws_region: str | None = Field(default=None, description="Region of the S3 client; default ``region``.")
 
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
+
+    @property
+    def resolved_aws_region(self) -> str:
+        return self.aws_region or self.region
 
     @property
     def data_root(self) -> Path:

@@ -31,6 +31,7 @@ class ResourceType(StrEnum):
     SCHEMA = "schema"
     DATASET = "dataset"
     DATASET_IMPORT_JOB = "dataset-import-job"
+    DATASET_EXPORT_JOB = "dataset-export-job"
     EVENT_TRACKER = "event-tracker"
     SOLUTION = "solution"
     SOLUTION_VERSION = "solution-version"

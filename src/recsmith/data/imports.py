@@ -1,4 +1,4 @@
-"""Dataset import jobs: a CSV or Parquet file, validated row by row, into a new immutable data version.
+"""Dataset import jobs: a CSV or Parquet file (local or S3), validated row by row, into a new immutable data version.
 
 The job is all or nothing: it validates every row before anything is written, writes the new version under a
 temporary name and renames it into place, and only then points the dataset at it. A failure leaves the dataset
@@ -12,7 +12,10 @@ import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -22,10 +25,11 @@ from models.columns import ITEM_ID, TIMESTAMP, USER_ID
 from recsmith.arns import make_arn, validate_name
 from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.data.datasets import dataset_folder, dataset_schema
-from recsmith.data.schemas import DatasetType
+from recsmith.data.schemas import DatasetSchema, DatasetType
 from recsmith.data.validation import validate_frame
 from recsmith.errors import DataValidationError, InvalidInputError, RecsmithError
 from recsmith.platform import Platform
+from recsmith.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +80,12 @@ def create_dataset_import_job(
 def _import(platform: Platform, dataset: Resource, data_location: str, mode: ImportMode) -> dict[str, object]:
     schema = dataset_schema(platform, dataset)
     kind = DatasetType(dataset.attributes["datasetType"])
-    files = _source_files(data_location)
-    frames = [validate_frame(_read_raw(path), schema, str(path)) for path in files]
+    with _staged_sources(platform.settings, data_location) as sources:
+        frames = [_validated(path, name, schema) for path, name in sources]
+    names = [name for _, name in sources]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if frame.empty:
-        raise DataValidationError(str(files[0]), 2, None, "file has a header but no data rows")
+        raise DataValidationError(names[0], 2, None, "file has a header but no data rows")
     duplicates = 0
     if mode is ImportMode.INCREMENTAL:
         current = read_current(platform, dataset)
@@ -90,7 +95,7 @@ def _import(platform: Platform, dataset: Resource, data_location: str, mode: Imp
     before = len(frame)
     frame = frame.drop_duplicates(subset=[c for c in key if c in frame.columns], keep="last", ignore_index=True)
     duplicates = before - len(frame)
-    return _write_version(platform, dataset, frame, duplicates, [str(f) for f in files])
+    return _write_version(platform, dataset, frame, duplicates, names)
 
 
 def _dedupe_key(kind: DatasetType) -> list[str]:
@@ -100,11 +105,38 @@ def _dedupe_key(kind: DatasetType) -> list[str]:
     return [ITEM_ID] if kind is DatasetType.ITEMS else [USER_ID]
 
 
+@contextmanager
+def _staged_sources(settings: Settings, data_location: str) -> Iterator[list[tuple[Path, str]]]:
+    """The files to read, each with the name errors give it: local files as they are; ``s3://bucket/key`` or
+    ``s3://bucket/prefix/`` downloaded to a temporary folder under the data root, removed afterwards."""
+    if not data_location.startswith("s3://"):
+        yield [(path, str(path)) for path in _source_files(data_location)]
+        return
+    from recsmith.data import s3
+
+    uris = s3.list_objects(settings, data_location)
+    settings.data_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".s3-import-", dir=settings.data_root))
+    try:
+        yield [
+            (s3.download(settings, uri, staging / f"{n:05d}-{uri.rsplit('/', 1)[-1]}"), uri)
+            for n, uri in enumerate(uris)
+        ]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _validated(path: Path, name: str, schema: DatasetSchema) -> pd.DataFrame:
+    """``path`` read and validated; a bad row is reported against ``name`` (the s3:// URI of a download)."""
+    try:
+        return validate_frame(_read_raw(path), schema, name)
+    except DataValidationError as exc:
+        if exc.file == name:
+            raise
+        raise DataValidationError(name, exc.row, exc.column, exc.reason) from exc
+
+
 def _source_files(data_location: str) -> list[Path]:
-    if data_location.startswith("s3://"):
-        raise InvalidInputError(
-            f"{data_location}: S3 imports are not available in this build yet; copy the file locally first"
-        )
     path = Path(data_location)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
