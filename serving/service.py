@@ -128,11 +128,6 @@ async def _send_invalid_input(send: Any, start: dict[str, Any], raw: bytes) -> N
     await send({"type": "http.response.body", "body": payload})
 
 
-def _no_filters(filter_arn: str | None) -> None:
-    if filter_arn:
-        raise InvalidInputError(f"filterArn {filter_arn!r}: filters are not supported by this endpoint yet")
-
-
 @bentoml.service(
     name="recsmith_campaign",
     workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
@@ -177,7 +172,6 @@ class CampaignService:
         """GetRecommendations: items for ``userId``, or items related to ``itemId``."""
 
         def call() -> dict[str, Any]:
-            _no_filters(filterArn)
             if not campaignArn:
                 raise InvalidInputError("campaignArn is required (recommenders are not supported)")
             return recommend.get_recommendations(
@@ -188,6 +182,8 @@ class CampaignService:
                 item_id=itemId,
                 num_results=numResults,
                 context=context,
+                filter_arn=filterArn,
+                filter_values=filterValues,
             )
 
         return _answer(call)
@@ -205,9 +201,15 @@ class CampaignService:
         """GetPersonalizedRanking: ``inputList`` re-ordered for ``userId``; unknown items go last."""
 
         def call() -> dict[str, Any]:
-            _no_filters(filterArn)
             return recommend.get_personalized_ranking(
-                self.platform, self.holder, campaignArn, user_id=userId, input_list=inputList, context=context
+                self.platform,
+                self.holder,
+                campaignArn,
+                user_id=userId,
+                input_list=inputList,
+                context=context,
+                filter_arn=filterArn,
+                filter_values=filterValues,
             )
 
         return _answer(call)

@@ -94,6 +94,46 @@ def test_whole_workflow_from_the_cli(run, sample_files: SampleFiles, tmp_path: P
         "i0001,unknown-item,i0002",
     )["personalizedRanking"]
     assert ranking[-1]["itemId"] == "unknown-item"
+    seen = run(
+        "create-filter",
+        "--name",
+        "not-seen",
+        "--dataset-group",
+        "shop",
+        "--filter-expression",
+        "EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ($TYPES)",
+    )["filterArn"]
+    assert seen.endswith(":filter/not-seen")
+    assert run("describe-filter", "--filter-arn", seen)["filter"]["filterExpression"].startswith("EXCLUDE")
+    assert [f["name"] for f in run("list-filters", "--dataset-group", "shop")["filters"]] == ["not-seen"]
+    filtered = run(
+        "get-personalized-ranking",
+        "--campaign",
+        "live",
+        "--user-id",
+        "u0001",
+        "--input-list",
+        "i0100,i0001,i0002",
+        "--filter-arn",
+        "not-seen",
+        "--filter-values",
+        '{"TYPES": "\\"*\\""}',
+    )["personalizedRanking"]
+    assert "i0100" not in [entry["itemId"] for entry in filtered]  # clicked through put-events
+    filtered_recs = run(
+        "get-recommendations",
+        "--campaign",
+        "live",
+        "--user-id",
+        "u0001",
+        "--num-results",
+        "5",
+        "--filter-arn",
+        seen,
+        "--filter-values",
+        '{"TYPES": "\\"click\\""}',
+    )
+    assert len(filtered_recs["itemList"]) == 5
     described = run("describe-campaign", "--campaign-arn", campaign)
     assert described["campaign"]["updateMode"] == "MANUAL"
     assert described["campaignMoves"][0]["to_version"] == version["solutionVersionArn"]
@@ -114,6 +154,23 @@ def test_whole_workflow_from_the_cli(run, sample_files: SampleFiles, tmp_path: P
     assert batch["status"] == "ACTIVE"
     lines = [json.loads(line) for line in (tmp_path / "out" / "in.jsonl.out").read_text().splitlines()]
     assert [len(line["output"]["recommendedItems"]) for line in lines] == [4, 4]
+    filtered_batch = run(
+        "create-batch-inference-job",
+        "--job-name",
+        "filtered",
+        "--solution-version",
+        version["solutionVersionArn"],
+        "--job-input",
+        str(jobs),
+        "--job-output",
+        str(tmp_path / "out-filtered"),
+        "--filter-arn",
+        "not-seen",
+        "--filter-values",
+        '{"TYPES": "\\"*\\""}',
+    )
+    assert filtered_batch["status"] == "ACTIVE"
+    assert run("delete-filter", "--filter-arn", "not-seen")["filterArn"] == seen
     run("delete-campaign", "--campaign-arn", campaign)
     assert run("list-campaigns")["campaigns"] == []
 
@@ -132,3 +189,11 @@ def test_create_solution_needs_recipe_or_automl(run) -> None:  # type: ignore[no
     with pytest.raises(SystemExit, match="2"):
         main(["create-solution", "--name", "s", "--dataset-group", "shop"])
     assert main(["create-solution", "--name", "s", "--dataset-group", "shop", "--recipe", "deep-magic"]) == 1
+
+
+def test_create_filter_reports_syntax_errors(run, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    run("create-dataset-group", "--name", "shop")
+    argv = ["create-filter", "--name", "f", "--dataset-group", "shop", "--filter-expression", "INCLUDE ItemID WHERE"]
+    assert main(argv) == 1
+    assert "position 20: expected Items or Interactions, got end of expression" in capsys.readouterr().err
+    assert run("list-filters")["filters"] == []

@@ -37,6 +37,7 @@ _RESOURCES: dict[str, tuple[ResourceType, str]] = {
     "solution-version": (ResourceType.SOLUTION_VERSION, "solutionVersion"),
     "campaign": (ResourceType.CAMPAIGN, "campaign"),
     "batch-inference-job": (ResourceType.BATCH_INFERENCE_JOB, "batchInferenceJob"),
+    "filter": (ResourceType.FILTER, "filter"),
 }
 _LIST_NAMES = {
     "dataset-group": "datasetGroups",
@@ -48,6 +49,7 @@ _LIST_NAMES = {
     "solution-version": "solutionVersions",
     "campaign": "campaigns",
     "batch-inference-job": "batchInferenceJobs",
+    "filter": "filters",
 }
 
 
@@ -230,6 +232,22 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     return None
 
 
+def _create_filter(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.filters import create_filter
+
+    expression = _read_file_arg(args.filter_expression)
+    return {"filterArn": create_filter(platform, args.name, args.dataset_group, expression).arn}
+
+
+def _filter_values(args: argparse.Namespace) -> dict[str, str] | None:
+    if not args.filter_values:
+        return None
+    values = _json_arg(args.filter_values, "--filter-values")
+    if not isinstance(values, dict):
+        raise InvalidInputError('--filter-values must be a JSON object, e.g. {"GENRE": "\\"comedy\\""}')
+    return values
+
+
 def _campaign_model(platform: Platform, campaign_arn: str) -> Any:
     from recsmith.campaigns.holder import ModelHolder
 
@@ -252,6 +270,8 @@ def _get_recommendations(platform: Platform, args: argparse.Namespace) -> Any:
         item_id=args.item_id,
         num_results=args.num_results,
         context=context,
+        filter_arn=args.filter_arn,
+        filter_values=_filter_values(args),
     )
 
 
@@ -260,10 +280,20 @@ def _get_personalized_ranking(platform: Platform, args: argparse.Namespace) -> A
 
     campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
     holder = _campaign_model(platform, campaign.arn)
-    items = _json_arg(args.input_list, "--input-list") if args.input_list.lstrip().startswith("[") else [
-        i.strip() for i in args.input_list.split(",") if i.strip()
-    ]
-    return get_personalized_ranking(platform, holder, campaign.arn, user_id=args.user_id, input_list=items)
+    items = (
+        _json_arg(args.input_list, "--input-list")
+        if args.input_list.lstrip().startswith("[")
+        else [i.strip() for i in args.input_list.split(",") if i.strip()]
+    )
+    return get_personalized_ranking(
+        platform,
+        holder,
+        campaign.arn,
+        user_id=args.user_id,
+        input_list=items,
+        filter_arn=args.filter_arn,
+        filter_values=_filter_values(args),
+    )
 
 
 def _create_batch_inference_job(platform: Platform, args: argparse.Namespace) -> Any:
@@ -271,7 +301,14 @@ def _create_batch_inference_job(platform: Platform, args: argparse.Namespace) ->
 
     job_name = args.job_name or f"batch-{time.strftime('%Y%m%d-%H%M%S')}"
     job = create_batch_inference_job(
-        platform, job_name, args.solution_version, args.job_input, args.job_output, num_results=args.num_results
+        platform,
+        job_name,
+        args.solution_version,
+        args.job_input,
+        args.job_output,
+        num_results=args.num_results,
+        filter_arn=args.filter_arn,
+        filter_values=_filter_values(args),
     )
     if job.status is Status.CREATE_FAILED:
         raise RecsmithError(f"batch inference job {job.arn} CREATE FAILED: {job.failure_reason}")
@@ -335,6 +372,11 @@ def _delete(noun: str) -> Handler:
 
 
 # ------------------------------------------------------------------- parser
+def _filter_flags(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--filter-arn", "--filter", dest="filter_arn", help="filter ARN or name")
+    sub.add_argument("--filter-values", help='JSON object of parameter values, e.g. {"GENRE": "\\"comedy\\""}')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recsmith", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -396,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version")
     sub.add_argument("--update-mode")
+    sub = command("create-filter", _create_filter, "Create a filter of a dataset group.")
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
+    sub.add_argument("--filter-expression", required=True, help="expression (or file://path)")
     sub = command("serve-campaign", _serve_campaign, "Serve a campaign over HTTP until Ctrl-C.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--port", type=int, default=3000)
@@ -407,16 +453,19 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--item-id")
     sub.add_argument("--num-results", type=int, default=25)
     sub.add_argument("--context", help="JSON object")
+    _filter_flags(sub)
     sub = command("get-personalized-ranking", _get_personalized_ranking, "Rank a list of items for a user.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--user-id", required=True)
     sub.add_argument("--input-list", required=True, help="JSON list or comma-separated item ids")
+    _filter_flags(sub)
     sub = command("create-batch-inference-job", _create_batch_inference_job, "Batch recommendations.")
     sub.add_argument("--job-name")
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
     sub.add_argument("--job-input", required=True, help="JSON Lines file")
     sub.add_argument("--job-output", required=True, help="output folder")
     sub.add_argument("--num-results", type=int, default=25)
+    _filter_flags(sub)
     sub = command("generate-sample", _generate_sample, "Write the deterministic sample dataset.")
     sub.add_argument("--output", required=True)
     sub.add_argument("--users", type=int, default=300)

@@ -40,9 +40,7 @@ def build_trained(home: Path, versions: int = 2) -> Trained:
             schema_file=str(sample.interactions_schema),
         ),
     )
-    config = TrainConfig(
-        dataset_group=GROUP, solution=SOLUTION, solution_config=SolutionConfig(recipe="sims")
-    )
+    config = TrainConfig(dataset_group=GROUP, solution=SOLUTION, solution_config=SolutionConfig(recipe="sims"))
     trained = [train(platform, config) for _ in range(versions)]
     tracker = create_event_tracker(platform, f"{GROUP}-tracker", GROUP)
     return Trained(
@@ -59,3 +57,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     yield built
     built.platform.catalog.dispose()
     built.platform.events.dispose()
+
+
+@pytest.fixture(scope="session")
+def trained_with_metadata(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """``trained`` with the sample's ITEMS (GENRES, CREATION_TIMESTAMP) and USERS (AGE_BAND) imported too."""
+    sample = generate_sample(tmp_path_factory.mktemp("metadata"))
+    for kind, data, schema in (
+        ("ITEMS", sample.items, sample.items_schema),
+        ("USERS", sample.users, sample.users_schema),
+    ):
+        import_dataset(
+            trained.platform,
+            ImportConfig(dataset_group=GROUP, dataset_type=kind, data_location=str(data), schema_file=str(schema)),
+        )
+    return trained

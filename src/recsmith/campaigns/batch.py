@@ -1,8 +1,9 @@
 """Batch inference jobs: JSON Lines of requests in, Personalize's batch output format out.
 
 Input lines are ``{"userId": ...}`` (recommendations), ``{"itemId": ...}`` (related items) or
-``{"userId": ..., "itemList": [...]}`` (personalized ranking). The file is streamed and scored in chunks; each
-input line gives one output line, in order::
+``{"userId": ..., "itemList": [...]}`` (personalized ranking). With a filter, a line may carry its own
+``"filterValues"`` (Personalize's batch format); otherwise the job's ``filter_values`` apply. The file is
+streamed and scored in chunks; each input line gives one output line, in order::
 
     {"input": {"userId": "u1"}, "output": {"recommendedItems": ["i7"], "scores": [0.3]}, "error": null}
 
@@ -18,12 +19,13 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from models.base import Recipe, UnsupportedOperation
 from recsmith.arns import make_arn, validate_name
+from recsmith.campaigns.filters import apply_filter, parse_filter_expression
 from recsmith.campaigns.holder import load_recipe
 from recsmith.campaigns.recommend import MAX_INPUT_LIST, MAX_RESULTS
 from recsmith.catalog import Resource, ResourceType, Status
@@ -45,11 +47,14 @@ def create_batch_inference_job(
     job_output: str,
     num_results: int = 25,
     *,
+    filter_arn: str | None = None,
+    filter_values: Mapping[str, str] | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> Resource:
     """Score every line of ``job_input`` with a solution version; returns the job ACTIVE or CREATE FAILED.
 
     The output goes to ``<job_output>/<input file name>.out``; lines are scored ``chunk_size`` at a time.
+    ``filter_arn`` (a filter of the version's dataset group) applies to every line.
     """
     validate_name(job_name, "batch inference job")
     if not 1 <= num_results <= MAX_RESULTS:
@@ -57,6 +62,15 @@ def create_batch_inference_job(
     version = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version)
     if version.status is not Status.ACTIVE:
         raise ResourceInUseError(f"solution version {version.arn} is {version.status}, not ACTIVE")
+    if filter_arn:
+        filter_resource = platform.catalog.get(ResourceType.FILTER, filter_arn)
+        if filter_resource.dataset_group_arn != version.dataset_group_arn:
+            raise InvalidInputError(
+                f"filter {filter_resource.arn} belongs to dataset group {filter_resource.dataset_group_arn}, "
+                f"not to the solution version's ({version.dataset_group_arn})"
+            )
+        parse_filter_expression(filter_resource.attributes["filterExpression"])
+        filter_arn = filter_resource.arn
     input_path = Path(job_input)
     output_path = Path(job_output) / f"{input_path.name}.out"
     job = platform.catalog.create(
@@ -71,6 +85,7 @@ def create_batch_inference_job(
                 "jobInput": {"s3DataSource": {"path": str(job_input)}},
                 "jobOutput": {"s3DataDestination": {"path": str(job_output)}},
                 "numResults": num_results,
+                **({"filterArn": filter_arn} if filter_arn else {}),
                 "modelName": version.attributes["modelName"],
                 "modelVersion": version.attributes["modelVersion"],
             },
@@ -83,18 +98,51 @@ def create_batch_inference_job(
         recipe = load_recipe(
             platform, f"models:/{version.attributes['modelName']}/{version.attributes['modelVersion']}"
         )
-        counts = _run(recipe, input_path, output_path, num_results, chunk_size)
+        line_filter = (
+            _LineFilter(platform, filter_arn, dict(filter_values or {}), version.dataset_group_arn)
+            if filter_arn
+            else None
+        )
+        counts = _run(recipe, input_path, output_path, num_results, chunk_size, line_filter)
     except (RecsmithError, OSError) as exc:
         logger.exception("batch inference job %s failed", job.arn)
         return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=str(exc))
     logger.info("batch inference job %s: %s -> %s, %s", job.name, input_path, output_path, counts)
-    return platform.catalog.update(
-        job, status=Status.ACTIVE, attributes={"outputFile": str(output_path), **counts}
-    )
+    return platform.catalog.update(job, status=Status.ACTIVE, attributes={"outputFile": str(output_path), **counts})
+
+
+class _LineFilter:
+    """The job's filter, evaluated for each input line (the line's own ``filterValues`` win)."""
+
+    def __init__(self, platform: Platform, filter_arn: str, values: dict[str, str], group_arn: str | None) -> None:
+        self.platform = platform
+        self.filter_arn = filter_arn
+        self.values = values
+        self.group_arn = group_arn
+
+    def blocked(self, recipe: Recipe, request: dict[str, Any], candidates: Iterable[str] | None = None) -> set[str]:
+        """The items the filter removes for this line, among ``candidates`` (default: the model's items)."""
+        values = request.get("filterValues")
+        if values is not None and not isinstance(values, dict):
+            raise InvalidInputError("filterValues must be a JSON object of parameter name to value")
+        decision = apply_filter(
+            self.platform,
+            self.filter_arn,
+            values if values is not None else self.values,
+            self.group_arn,
+            user_id=str(request["userId"]) if request.get("userId") else None,
+            current_item=str(request["itemId"]) if request.get("itemId") else None,
+        )
+        return decision.blocked(recipe.item_ids_.tolist() if candidates is None else candidates)
 
 
 def _run(
-    recipe: Recipe, input_path: Path, output_path: Path, num_results: int, chunk_size: int
+    recipe: Recipe,
+    input_path: Path,
+    output_path: Path,
+    num_results: int,
+    chunk_size: int,
+    line_filter: _LineFilter | None = None,
 ) -> dict[str, int]:
     output_path.parent.mkdir(parents=True, exist_ok=True)
     processed = failed = 0
@@ -102,7 +150,7 @@ def _run(
     try:
         with open(input_path, encoding="utf-8") as source, os.fdopen(fd, "w", encoding="utf-8") as sink:
             for chunk in _chunks(_parse(source), chunk_size):
-                for line in _answer(recipe, chunk, num_results):
+                for line in _answer(recipe, chunk, num_results, line_filter):
                     processed += 1
                     failed += line["error"] is not None
                     _write(sink, line)
@@ -156,22 +204,37 @@ def _chunks(rows: Iterator[_Line], size: int) -> Iterator[list[_Line]]:
         yield chunk
 
 
-def _answer(recipe: Recipe, chunk: list[_Line], n: int) -> list[dict[str, Any]]:
+def _answer(recipe: Recipe, chunk: list[_Line], n: int, line_filter: _LineFilter | None = None) -> list[dict[str, Any]]:
     """Output lines for one chunk, in input order; user and item requests are each scored as one batch."""
-    out: list[dict[str, Any]] = [
-        {"input": request, "output": None, "error": error} for _, request, error in chunk
-    ]
-    valid = [k for k, (_, _, error) in enumerate(chunk) if error is None]
+    out: list[dict[str, Any]] = [{"input": request, "output": None, "error": error} for _, request, error in chunk]
+    blocked: dict[int, set[str]] = {}
+    if line_filter is not None:
+        for k, (number, request, error) in enumerate(chunk):
+            if error is not None:
+                continue
+            try:
+                candidates = [str(i) for i in request["itemList"]] if request.get("itemList") is not None else None
+                blocked[k] = line_filter.blocked(recipe, request, candidates)
+            except RecsmithError as exc:
+                out[k]["error"] = f"line {number}: {exc}"
+    valid = [k for k, (_, _, error) in enumerate(chunk) if error is None and out[k]["error"] is None]
     ranking = [k for k in valid if chunk[k][1].get("itemList") is not None]
     users = [k for k in valid if chunk[k][1].get("userId") and chunk[k][1].get("itemList") is None]
     items = [k for k in valid if chunk[k][1].get("itemId")]
     if users:
-        answers = recipe.recommend([str(chunk[k][1]["userId"]) for k in users], n)
+        user_ids = [str(chunk[k][1]["userId"]) for k in users]
+        exclude = {user: blocked[k] for k, user in zip(users, user_ids, strict=True) if k in blocked}
+        answers = recipe.recommend(user_ids, n, exclude=exclude or None)
         for k, answer in zip(users, answers, strict=True):
             out[k]["output"] = _output(answer.item_ids, answer.scores)
     if items:
         try:
-            answers = recipe.similar_items([str(chunk[k][1]["itemId"]) for k in items], n)
+            if blocked:
+                answers = [
+                    recipe.similar_items([str(chunk[k][1]["itemId"])], n, filter_items=blocked.get(k))[0] for k in items
+                ]
+            else:
+                answers = recipe.similar_items([str(chunk[k][1]["itemId"]) for k in items], n)
         except UnsupportedOperation as exc:
             for k in items:
                 out[k]["error"] = f"line {chunk[k][0]}: {exc}"
@@ -180,7 +243,8 @@ def _answer(recipe: Recipe, chunk: list[_Line], n: int) -> list[dict[str, Any]]:
                 out[k]["output"] = _output(answer.item_ids, answer.scores)
     for k in ranking:
         request = chunk[k][1]
-        answer = recipe.rank(str(request["userId"]), [str(i) for i in request["itemList"]])
+        removed = blocked.get(k, set())
+        answer = recipe.rank(str(request["userId"]), [str(i) for i in request["itemList"] if str(i) not in removed])
         out[k]["output"] = _output(answer.item_ids, answer.scores)
     return out
 

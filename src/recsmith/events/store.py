@@ -115,6 +115,20 @@ class EventStore:
             items = [str(row[0]) for row in connection.execute(query)]
         return items[::-1]
 
+    def user_events(self, dataset_group_arn: str, user_id: str) -> list[tuple[str, str]]:
+        """Every PutEvents ``(item id, event type)`` of a user with an item, oldest first (no cap; filters)."""
+        query = (
+            select(EventRow.item_id, EventRow.event_type)
+            .where(
+                EventRow.dataset_group_arn == dataset_group_arn,
+                EventRow.user_id == user_id,
+                EventRow.item_id.is_not(None),
+            )
+            .order_by(EventRow.id)
+        )
+        with self._engine.connect() as connection:
+            return [(str(item), str(kind)) for item, kind in connection.execute(query)]
+
     def events_frame(self, dataset_group_arn: str) -> pd.DataFrame:
         """A group's events with a user and an item, as interactions rows (USER_ID, ITEM_ID, TIMESTAMP, ...)."""
         query = (
@@ -134,9 +148,7 @@ class EventStore:
 
     def count(self, dataset_group_arn: str) -> int:
         with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(EventRow.id).where(EventRow.dataset_group_arn == dataset_group_arn)
-            ).all()
+            rows = connection.execute(select(EventRow.id).where(EventRow.dataset_group_arn == dataset_group_arn)).all()
         return len(rows)
 
 
