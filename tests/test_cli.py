@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from recsmith.cli import main
@@ -171,6 +172,20 @@ def test_whole_workflow_from_the_cli(run, sample_files: SampleFiles, tmp_path: P
     )
     assert filtered_batch["status"] == "ACTIVE"
     assert run("delete-filter", "--filter-arn", "not-seen")["filterArn"] == seen
+    exported = run(
+        "create-dataset-export-job",
+        "--dataset",
+        "shop-i",
+        "--job-output",
+        str(tmp_path / "export"),
+        "--ingestion-mode",
+        "all",
+    )
+    assert exported["status"] == "ACTIVE"
+    export_csv = pd.read_csv(exported["outputLocation"])
+    # the bulk rows, then the one PutEvents event
+    assert len(export_csv) == len(pd.read_csv(sample_files.interactions)) + 1
+    assert export_csv.iloc[-1]["ITEM_ID"] == "i0100"
     run("delete-campaign", "--campaign-arn", campaign)
     assert run("list-campaigns")["campaigns"] == []
 

@@ -37,6 +37,7 @@ _RESOURCES: dict[str, tuple[ResourceType, str]] = {
     "solution-version": (ResourceType.SOLUTION_VERSION, "solutionVersion"),
     "campaign": (ResourceType.CAMPAIGN, "campaign"),
     "batch-inference-job": (ResourceType.BATCH_INFERENCE_JOB, "batchInferenceJob"),
+    "dataset-export-job": (ResourceType.DATASET_EXPORT_JOB, "datasetExportJob"),
     "filter": (ResourceType.FILTER, "filter"),
 }
 _LIST_NAMES = {
@@ -49,6 +50,7 @@ _LIST_NAMES = {
     "solution-version": "solutionVersions",
     "campaign": "campaigns",
     "batch-inference-job": "batchInferenceJobs",
+    "dataset-export-job": "datasetExportJobs",
     "filter": "filters",
 }
 
@@ -296,6 +298,20 @@ def _get_personalized_ranking(platform: Platform, args: argparse.Namespace) -> A
     )
 
 
+def _create_dataset_export_job(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.export import create_dataset_export_job
+
+    job_name = args.job_name or f"export-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = create_dataset_export_job(platform, job_name, args.dataset, args.job_output, args.ingestion_mode)
+    if job.status is Status.CREATE_FAILED:
+        raise RecsmithError(f"dataset export job {job.arn} CREATE FAILED: {job.failure_reason}")
+    return {
+        "datasetExportJobArn": job.arn,
+        "status": job.status.value,
+        "outputLocation": job.attributes["outputLocation"],
+    }
+
+
 def _create_batch_inference_job(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.campaigns.batch import create_batch_inference_job
 
@@ -466,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--job-output", required=True, help="output folder")
     sub.add_argument("--num-results", type=int, default=25)
     _filter_flags(sub)
+    sub = command("create-dataset-export-job", _create_dataset_export_job, "Export a dataset as CSV (folder or S3).")
+    sub.add_argument("--job-name")
+    sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
+    sub.add_argument("--job-output", required=True, help="local folder or s3://bucket/prefix/")
+    sub.add_argument("--ingestion-mode", default="PUT", choices=["BULK", "PUT", "ALL"], type=str.upper)
     sub = command("generate-sample", _generate_sample, "Write the deterministic sample dataset.")
     sub.add_argument("--output", required=True)
     sub.add_argument("--users", type=int, default=300)
