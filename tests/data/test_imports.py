@@ -115,3 +115,13 @@ def test_movielens_imports_as_found(platform: Platform, dataset: str, tmp_path: 
     extra = frame[(frame[USER_ID] == "999") & (frame[ITEM_ID] == "999999")]
     assert len(extra) == 1 and int(extra[TIMESTAMP].iloc[0]) == 1493846415
     assert pd.api.types.is_integer_dtype(frame[TIMESTAMP])
+
+
+def test_group_with_dependants_cannot_be_deleted(platform: Platform, dataset: str) -> None:
+    from recsmith.data.datasets import delete_dataset_group
+    from recsmith.errors import ResourceInUseError
+
+    with pytest.raises(ResourceInUseError, match="still has dataset 'shop-interactions'; delete it first"):
+        delete_dataset_group(platform, "shop")
+    platform.catalog.delete(ResourceType.DATASET, dataset)
+    assert delete_dataset_group(platform, "shop").name == "shop"

@@ -75,7 +75,14 @@ def dataset_folder(platform: Platform, dataset: Resource) -> Path:
 def delete_dataset_group(platform: Platform, dataset_group: str) -> Resource:
     """Delete an empty dataset group; as in Personalize, its datasets, trackers and solutions go first."""
     group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group)
-    for kind in (ResourceType.DATASET, ResourceType.EVENT_TRACKER, ResourceType.SOLUTION, ResourceType.CAMPAIGN):
+    dependant_types = (
+        ResourceType.DATASET,
+        ResourceType.EVENT_TRACKER,
+        ResourceType.FILTER,
+        ResourceType.SOLUTION,
+        ResourceType.CAMPAIGN,
+    )
+    for kind in dependant_types:
         dependants = platform.catalog.list(kind, dataset_group_arn=group.arn)
         if dependants:
             raise ResourceInUseError(
