@@ -9,6 +9,7 @@ from models.base import Recipe
 # recipe id -> "module:Class"; imported lazily so that listing recipes stays cheap
 _RECIPES: dict[str, str] = {
     "popularity_count": "models.popularity_count.recipe:PopularityCount",
+    "hrnn": "models.hrnn.recipe:Hrnn",
     "sims": "models.sims.recipe:Sims",
 }
 

@@ -117,7 +117,7 @@ def test_fit_on_nothing_fails_loudly(recipe_id: str) -> None:
 
 
 def test_unknown_recipe_lists_known_ones() -> None:
-    with pytest.raises(KeyError, match="known recipes: popularity_count"):
+    with pytest.raises(KeyError, match="known recipes: .*popularity_count"):
         get_recipe_class("nope")
 
 
