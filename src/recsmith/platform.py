@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from recsmith.catalog import Catalog
+from recsmith.arns import make_arn
+from recsmith.catalog import Catalog, Resource, ResourceType, Status
 from recsmith.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -42,3 +43,25 @@ class Platform:
 
         mlflow.set_tracking_uri(self.settings.resolved_mlflow_tracking_uri())
         mlflow.set_registry_uri(self.settings.resolved_mlflow_tracking_uri())
+
+    def create_resource(
+        self,
+        resource_type: ResourceType,
+        name: str,
+        *,
+        arn_id: str | None = None,
+        dataset_group_arn: str | None = None,
+        status: Status = Status.ACTIVE,
+        attributes: dict[str, Any] | None = None,
+    ) -> Resource:
+        """Add a resource to the catalog under its Personalize-shaped ARN (``arn_id`` defaults to ``name``)."""
+        return self.catalog.create(
+            Resource(
+                arn=make_arn(self.settings, resource_type, arn_id or name),
+                resource_type=resource_type,
+                name=name,
+                dataset_group_arn=dataset_group_arn,
+                status=status,
+                attributes=attributes or {},
+            )
+        )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from models.base import Recipe, UnsupportedOperation
-from recsmith.arns import make_arn, validate_name
+from recsmith.arns import validate_name
 from recsmith.campaigns.filters import apply_filter, parse_filter_expression
 from recsmith.campaigns.holder import load_recipe
 from recsmith.campaigns.recommend import MAX_INPUT_LIST, MAX_RESULTS
@@ -73,23 +73,20 @@ def create_batch_inference_job(
         filter_arn = filter_resource.arn
     input_path = Path(job_input)
     output_path = Path(job_output) / f"{input_path.name}.out"
-    job = platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.BATCH_INFERENCE_JOB, job_name),
-            resource_type=ResourceType.BATCH_INFERENCE_JOB,
-            name=job_name,
-            dataset_group_arn=version.dataset_group_arn,
-            status=Status.CREATE_PENDING,
-            attributes={
-                "solutionVersionArn": version.arn,
-                "jobInput": {"s3DataSource": {"path": str(job_input)}},
-                "jobOutput": {"s3DataDestination": {"path": str(job_output)}},
-                "numResults": num_results,
-                **({"filterArn": filter_arn} if filter_arn else {}),
-                "modelName": version.attributes["modelName"],
-                "modelVersion": version.attributes["modelVersion"],
-            },
-        )
+    job = platform.create_resource(
+        ResourceType.BATCH_INFERENCE_JOB,
+        job_name,
+        dataset_group_arn=version.dataset_group_arn,
+        status=Status.CREATE_PENDING,
+        attributes={
+            "solutionVersionArn": version.arn,
+            "jobInput": {"s3DataSource": {"path": str(job_input)}},
+            "jobOutput": {"s3DataDestination": {"path": str(job_output)}},
+            "numResults": num_results,
+            **({"filterArn": filter_arn} if filter_arn else {}),
+            "modelName": version.attributes["modelName"],
+            "modelVersion": version.attributes["modelVersion"],
+        },
     )
     job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
     try:

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from mlflow.tracking import MlflowClient
 
-from recsmith.arns import make_arn, validate_name
+from recsmith.arns import validate_name
 from recsmith.catalog import CampaignMove, Resource, ResourceType, Status
 from recsmith.errors import InvalidInputError, ResourceInUseError
 from recsmith.platform import Platform
@@ -80,20 +80,17 @@ def create_campaign(
     validate_name(name, "campaign")
     mode = UpdateMode.parse(update_mode)
     version = _active_version(platform, solution_version, solution)
-    campaign = platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.CAMPAIGN, name),
-            resource_type=ResourceType.CAMPAIGN,
-            name=name,
-            dataset_group_arn=version.dataset_group_arn,
-            attributes={
-                "solutionVersionArn": version.arn,
-                "solutionArn": version.attributes["solutionArn"],
-                "modelName": version.attributes["modelName"],
-                "updateMode": mode.value,
-                "minProvisionedTPS": 1,
-            },
-        )
+    campaign = platform.create_resource(
+        ResourceType.CAMPAIGN,
+        name,
+        dataset_group_arn=version.dataset_group_arn,
+        attributes={
+            "solutionVersionArn": version.arn,
+            "solutionArn": version.attributes["solutionArn"],
+            "modelName": version.attributes["modelName"],
+            "updateMode": mode.value,
+            "minProvisionedTPS": 1,
+        },
     )
     platform.catalog.record_campaign_move(
         CampaignMove(

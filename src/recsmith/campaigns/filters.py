@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from models.columns import EVENT_TYPE, ITEM_ID, USER_ID
-from recsmith.arns import make_arn, validate_name
+from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType
 from recsmith.errors import FilterExpressionError, InvalidInputError
 from recsmith.platform import Platform
@@ -336,14 +336,11 @@ def create_filter(platform: Platform, name: str, dataset_group: str, filter_expr
     validate_name(name, "filter")
     group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group)
     parse_filter_expression(filter_expression)
-    return platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.FILTER, name),
-            resource_type=ResourceType.FILTER,
-            name=name,
-            dataset_group_arn=group.arn,
-            attributes={"filterExpression": filter_expression},
-        )
+    return platform.create_resource(
+        ResourceType.FILTER,
+        name,
+        dataset_group_arn=group.arn,
+        attributes={"filterExpression": filter_expression},
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
-from recsmith.arns import make_arn, validate_name
+from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.data.datasets import dataset_schema
 from recsmith.data.imports import read_current
@@ -64,19 +64,16 @@ def create_dataset_export_job(
             f"ingestion mode PUT exports PutEvents data, which only INTERACTIONS datasets have; "
             f"dataset {target.name!r} is {kind.value}: use BULK"
         )
-    job = platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.DATASET_EXPORT_JOB, job_name),
-            resource_type=ResourceType.DATASET_EXPORT_JOB,
-            name=job_name,
-            dataset_group_arn=target.dataset_group_arn,
-            status=Status.CREATE_PENDING,
-            attributes={
-                "datasetArn": target.arn,
-                "ingestionMode": mode.value,
-                "jobOutput": {"s3DataDestination": {"path": job_output}},
-            },
-        )
+    job = platform.create_resource(
+        ResourceType.DATASET_EXPORT_JOB,
+        job_name,
+        dataset_group_arn=target.dataset_group_arn,
+        status=Status.CREATE_PENDING,
+        attributes={
+            "datasetArn": target.arn,
+            "ingestionMode": mode.value,
+            "jobOutput": {"s3DataDestination": {"path": job_output}},
+        },
     )
     job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.columns import ITEM_ID, TIMESTAMP, USER_ID
-from recsmith.arns import make_arn, validate_name
+from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.data.datasets import dataset_folder, dataset_schema
 from recsmith.data.schemas import DatasetSchema, DatasetType
@@ -57,15 +57,12 @@ def create_dataset_import_job(
     except ValueError:
         raise InvalidInputError(f"unknown import mode {import_mode!r}; allowed: FULL, INCREMENTAL") from None
     target = platform.catalog.get(ResourceType.DATASET, dataset)
-    job = platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.DATASET_IMPORT_JOB, job_name),
-            resource_type=ResourceType.DATASET_IMPORT_JOB,
-            name=job_name,
-            dataset_group_arn=target.dataset_group_arn,
-            status=Status.CREATE_PENDING,
-            attributes={"datasetArn": target.arn, "dataSource": {"dataLocation": data_location}, "importMode": mode},
-        )
+    job = platform.create_resource(
+        ResourceType.DATASET_IMPORT_JOB,
+        job_name,
+        dataset_group_arn=target.dataset_group_arn,
+        status=Status.CREATE_PENDING,
+        attributes={"datasetArn": target.arn, "dataSource": {"dataLocation": data_location}, "importMode": mode},
     )
     job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
     try:

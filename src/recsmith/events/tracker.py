@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from recsmith.arns import make_arn, validate_name
+from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType
 from recsmith.errors import InvalidInputError, ResourceAlreadyExistsError, ResourceNotFoundError
 from recsmith.events.store import StoredEvent, properties_json
@@ -32,14 +32,12 @@ def create_event_tracker(platform: Platform, name: str, dataset_group: str) -> R
     if platform.catalog.list(ResourceType.EVENT_TRACKER, dataset_group_arn=group.arn):
         raise ResourceAlreadyExistsError(f"dataset group {group.name!r} already has an event tracker")
     tracking_id = str(uuid.uuid4())
-    return platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.EVENT_TRACKER, tracking_id),
-            resource_type=ResourceType.EVENT_TRACKER,
-            name=name,
-            dataset_group_arn=group.arn,
-            attributes={"trackingId": tracking_id, "accountId": platform.settings.account_id},
-        )
+    return platform.create_resource(
+        ResourceType.EVENT_TRACKER,
+        name,
+        arn_id=tracking_id,
+        dataset_group_arn=group.arn,
+        attributes={"trackingId": tracking_id, "accountId": platform.settings.account_id},
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.registry import get_recipe_class, recipe_ids
-from recsmith.arns import make_arn, validate_name
+from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType
 from recsmith.errors import InvalidInputError
 from recsmith.evaluation.metrics import OBJECTIVE_METRICS
@@ -84,19 +84,16 @@ def create_solution(platform: Platform, name: str, dataset_group: str, config: S
             get_recipe_class(config.recipe).Params(**config.hyperparameters)
         except ValueError as exc:
             raise InvalidInputError(f"hyperparameters for recipe {config.recipe!r}: {exc}") from exc
-    return platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.SOLUTION, name),
-            resource_type=ResourceType.SOLUTION,
-            name=name,
-            dataset_group_arn=group.arn,
-            attributes={
-                "recipeArn": RECIPE_ARN_PREFIX + config.recipe if config.recipe else None,
-                "performAutoML": config.perform_automl,
-                "performHPO": config.perform_hpo,
-                "solutionConfig": config.model_dump(mode="json"),
-            },
-        )
+    return platform.create_resource(
+        ResourceType.SOLUTION,
+        name,
+        dataset_group_arn=group.arn,
+        attributes={
+            "recipeArn": RECIPE_ARN_PREFIX + config.recipe if config.recipe else None,
+            "performAutoML": config.perform_automl,
+            "performHPO": config.perform_hpo,
+            "solutionConfig": config.model_dump(mode="json"),
+        },
     )
 
 
