@@ -140,6 +140,16 @@ class Recipe(ABC):
         ``-inf`` marks an item the recipe cannot score; the base class backfills those with popularity.
         """
 
+    def _score_users(
+        self, user_ids: Sequence[str], histories: Sequence[np.ndarray], context: Mapping[str, str] | None
+    ) -> np.ndarray:
+        """Like :meth:`_score`, for recipes that also use who the users are (user features, user embeddings).
+
+        Sequence recipes score from the history alone, so the default ignores ``user_ids``; recipes with user
+        metadata (deepfm, hrnn_metadata) override this instead of :meth:`_score`.
+        """
+        return self._score(histories, context)
+
     # ------------------------------------------------------------- answering
     @property
     def n_items(self) -> int:
@@ -178,7 +188,7 @@ class Recipe(ABC):
         """
         recent_events = recent_events or {}
         histories = [self.user_history(u, recent_events.get(u, ())) for u in user_ids]
-        scores = self._score(histories, context)
+        scores = self._score_users(list(user_ids), histories, context)
         allowed = self._candidate_mask(filter_items, items)
         results = []
         for row, (user, history) in enumerate(zip(user_ids, histories, strict=True)):
@@ -200,7 +210,7 @@ class Recipe(ABC):
     ) -> Recommendation:
         """``items`` re-ordered for ``user_id``, best first; items the model does not know go last, in input order."""
         history = self.user_history(user_id, recent_events)
-        scores = self._backfilled(self._score([history], context)[0])
+        scores = self._backfilled(self._score_users([user_id], [history], context)[0])
         known = [i for i in items if i in self.item_index_]
         unknown = [i for i in items if i not in self.item_index_]
         known_scores = np.asarray([scores[self.item_index_[i]] for i in known], dtype=np.float64)
