@@ -1,4 +1,4 @@
-"""The durable event store behind PutEvents: one SQL table, SQLite (WAL, full fsync) or PostgreSQL.
+"""The durable event store behind PutEvents, PutUsers and PutItems: SQL tables, SQLite (WAL, full fsync) or PostgreSQL.
 
 An event is accepted only after its transaction has committed, so an accepted event is never lost. Events
 are deduplicated on (dataset group, eventId). Campaigns read a user's newest events per request, which is
@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -46,6 +46,30 @@ class EventRow(_Base):
     properties: Mapped[str | None] = mapped_column(Text, nullable=True)
     recommendation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     impression: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class _PutRecord:
+    """Columns shared by the PutUsers and PutItems tables: append-only, the newest row of an id wins."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_group_arn: Mapped[str] = mapped_column(String(512))
+    dataset_arn: Mapped[str] = mapped_column(String(512))
+    entity_id: Mapped[str] = mapped_column(String(256))
+    properties: Mapped[str] = mapped_column(Text)
+    put_at: Mapped[float] = mapped_column(Float)
+
+
+class PutUserRow(_PutRecord, _Base):
+    __tablename__ = "put_users"
+    __table_args__ = (Index("ix_put_users_group_id", "dataset_group_arn", "id"),)
+
+
+class PutItemRow(_PutRecord, _Base):
+    __tablename__ = "put_items"
+    __table_args__ = (Index("ix_put_items_group_id", "dataset_group_arn", "id"),)
+
+
+PUT_TABLES: dict[str, type[PutUserRow] | type[PutItemRow]] = {"USERS": PutUserRow, "ITEMS": PutItemRow}
 
 
 class StoredEvent(BaseModel):
@@ -145,6 +169,33 @@ class EventStore:
         frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE])
         frame[TIMESTAMP] = frame[TIMESTAMP].astype("float64").astype("int64")
         return frame
+
+    def put_records(self, kind: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Commit PutUsers (``kind`` USERS) or PutItems (ITEMS) rows in one transaction.
+
+        Each row holds dataset_group_arn, dataset_arn, entity_id, properties (JSON text) and put_at.
+        """
+        if rows:
+            with self._engine.begin() as connection:
+                connection.execute(PUT_TABLES[kind].__table__.insert(), list(rows))  # type: ignore[attr-defined]
+
+    def put_version(self, kind: str, dataset_group_arn: str) -> int:
+        """The id of the group's newest put record of ``kind`` (0 when none): changes with every PutUsers/PutItems."""
+        table = PUT_TABLES[kind]
+        query = select(func.max(table.id)).where(table.dataset_group_arn == dataset_group_arn)
+        with self._engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
+
+    def put_rows(self, kind: str, dataset_group_arn: str) -> list[tuple[int, str, str, float]]:
+        """Every put record of the group, oldest first: ``(id, entity id, properties JSON, put_at)``."""
+        table = PUT_TABLES[kind]
+        query = (
+            select(table.id, table.entity_id, table.properties, table.put_at)
+            .where(table.dataset_group_arn == dataset_group_arn)
+            .order_by(table.id)
+        )
+        with self._engine.connect() as connection:
+            return [(int(a), str(b), str(c), float(d)) for a, b, c, d in connection.execute(query)]
 
     def count(self, dataset_group_arn: str) -> int:
         with self._engine.connect() as connection:
