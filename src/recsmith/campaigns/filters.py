@@ -27,6 +27,8 @@ from __future__ import annotations
 import operator
 import re
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from models.columns import EVENT_TYPE, ITEM_ID, USER_ID
-from recsmith.arns import validate_name
+from recsmith.arns import make_arn, validate_name
 from recsmith.catalog import Resource, ResourceType
 from recsmith.errors import FilterExpressionError, InvalidInputError
 from recsmith.platform import Platform
@@ -142,6 +144,11 @@ class FilterExpression:
     @property
     def params(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(p for e in self.expressions for p in e.params))
+
+    @property
+    def items_only(self) -> bool:
+        """True when the result depends only on item metadata and filterValues (not on the user or item asked)."""
+        return all(e.dataset == "Items" and not e.condition_if and not e.uses_current_item for e in self.expressions)
 
 
 class _Parser:
@@ -460,33 +467,57 @@ class InteractionTable:
 
 
 class FilterEvaluator:
-    """Evaluates filters of any group; keeps each dataset's current data version indexed in memory.
+    """Evaluates filters of any group; keeps each dataset's current records indexed in memory.
 
-    Tables are keyed by the data version's path, so a new import is picked up at the next request and the
-    old version is dropped; the catalog is asked for the current version on every request (one small query).
+    A table is rebuilt only when its version changes: the dataset's data version (one catalog query per request, so
+    a new import is seen at once; at most every :attr:`DATA_VERSION_SECONDS` where that is raised) or, for ITEMS and USERS,
+    the newest PutItems/PutUsers record (one indexed query per request, so a put is seen at the next request).
+    A filter that depends on nothing but item metadata and ``filterValues`` has its decision cached per table
+    version, so a repeated request costs a dictionary lookup.
     """
+
+    DATA_VERSION_SECONDS = 0.0  # 0: every request checks the catalog (one query); raise it to trade freshness
+    MAX_DECISIONS = 512
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tables: dict[str, tuple[str, Any]] = {}  # dataset ARN -> (version path, table)
+        self._tables: dict[str, tuple[tuple[str, int], Any]] = {}  # home|group|kind -> (version, table)
+        self._versions: dict[str, tuple[str, float]] = {}  # home|group|kind -> (data version path, expiry)
+        self._decisions: OrderedDict[tuple[Any, ...], FilterDecision] = OrderedDict()
+
+    def _data_version(self, platform: Platform, group_arn: str, kind: str, key: str) -> str:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._versions.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        # the dataset's ARN follows from the group's name: one catalog query, not two
+        arn = make_arn(platform.settings, ResourceType.DATASET, f"{group_arn.rsplit('/', 1)[-1]}/{kind}")
+        dataset = platform.catalog.find(ResourceType.DATASET, arn)
+        version = dataset.attributes.get("dataVersion") if dataset else None
+        path = str(version["path"]) if version else ""
+        with self._lock:
+            self._versions[key] = (path, now + self.DATA_VERSION_SECONDS)
+        return path
 
     def _table(self, platform: Platform, group_arn: str, kind: str, build: Callable[[pd.DataFrame], Any]) -> Any:
-        from recsmith.data.datasets import find_dataset
-        from recsmith.data.schemas import DatasetType
-
-        dataset = find_dataset(platform, group_arn, DatasetType(kind))
-        version = dataset.attributes.get("dataVersion") if dataset else None
-        if not dataset or not version:
-            return None
-        path = str(version["path"])
-        key = f"{platform.settings.resolved_home}|{dataset.arn}"
+        key = f"{platform.settings.resolved_home}|{group_arn}|{kind}"
+        path = self._data_version(platform, group_arn, kind, key)
+        puts = platform.events.put_version(kind, group_arn) if kind != "INTERACTIONS" else 0
+        version = (path, puts)
         with self._lock:
             cached = self._tables.get(key)
-        if cached is not None and cached[0] == path:
+        if cached is not None and cached[0] == version:
             return cached[1]
-        table = build(pd.read_parquet(path))
+        if kind == "INTERACTIONS":
+            frame = pd.read_parquet(path) if path else None
+        else:
+            from recsmith.events.metadata import current_metadata
+
+            frame = current_metadata(platform, group_arn, kind)
+        table = build(frame) if frame is not None else None
         with self._lock:
-            self._tables[key] = (path, table)
+            self._tables[key] = (version, table)
         return table
 
     def items(self, platform: Platform, group_arn: str) -> ItemTable | None:
@@ -516,6 +547,35 @@ class FilterEvaluator:
         filter_values: Mapping[str, str] | None = None,
     ) -> FilterDecision:
         values = {key.removeprefix("$"): raw for key, raw in (filter_values or {}).items()}
+        cache_key: tuple[Any, ...] | None = None
+        if parsed.items_only:
+            self.items(platform, group_arn)
+            with self._lock:
+                version = self._tables[f"{platform.settings.resolved_home}|{group_arn}|ITEMS"][0]
+            used = tuple((name, values.get(name)) for name in parsed.params)
+            cache_key = (platform.settings.resolved_home, group_arn, parsed.source, version, used)
+            with self._lock:
+                hit = self._decisions.get(cache_key)
+                if hit is not None:
+                    self._decisions.move_to_end(cache_key)
+                    return hit
+        decision = self._evaluate(platform, parsed, group_arn, user_id, current_item, values)
+        if cache_key is not None:
+            with self._lock:
+                self._decisions[cache_key] = decision
+                while len(self._decisions) > self.MAX_DECISIONS:
+                    self._decisions.popitem(last=False)
+        return decision
+
+    def _evaluate(
+        self,
+        platform: Platform,
+        parsed: FilterExpression,
+        group_arn: str,
+        user_id: str | None,
+        current_item: str | None,
+        values: Mapping[str, str],
+    ) -> FilterDecision:
         context = _Context(self, platform, group_arn, user_id, current_item, values)
         include: set[str] | None = None
         exclude: set[str] = set()
@@ -643,6 +703,23 @@ def _number(condition: Condition, wanted: Collection[str]) -> float | None:
 
 
 EVALUATOR = FilterEvaluator()
+FILTER_CACHE_SECONDS = 2.0
+_FILTERS: dict[tuple[str, str], tuple[Resource, float]] = {}
+_FILTERS_LOCK = threading.Lock()
+
+
+def _filter_resource(platform: Platform, filter_arn: str) -> Resource:
+    """The filter's catalog record, remembered for 2 s (filters never change; a deleted one stops within 2 s)."""
+    key = (platform.settings.resolved_catalog_url(), filter_arn)
+    now = time.monotonic()
+    with _FILTERS_LOCK:
+        cached = _FILTERS.get(key)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    resource = platform.catalog.get(ResourceType.FILTER, filter_arn)
+    with _FILTERS_LOCK:
+        _FILTERS[key] = (resource, now + FILTER_CACHE_SECONDS)
+    return resource
 
 
 def apply_filter(
@@ -656,7 +733,7 @@ def apply_filter(
     evaluator: FilterEvaluator | None = None,
 ) -> FilterDecision:
     """What ``filter_arn`` allows for one request; a filter of another dataset group is InvalidInput."""
-    resource = platform.catalog.get(ResourceType.FILTER, filter_arn)
+    resource = _filter_resource(platform, filter_arn)
     if dataset_group_arn is None or resource.dataset_group_arn != dataset_group_arn:
         raise InvalidInputError(
             f"filter {resource.arn} belongs to dataset group {resource.dataset_group_arn}, "

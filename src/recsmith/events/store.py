@@ -8,7 +8,10 @@ what makes a PutEvents visible at once; training reads all of a group's events a
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -91,6 +94,52 @@ class StoredEvent(BaseModel):
     impression: list[str] = Field(default_factory=list)
 
 
+@dataclass
+class _Batch:
+    rows: list[dict[str, Any]]
+    done: bool = False
+    new: int = 0
+    error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Leader/follower group commit: whoever holds the commit lock writes every queued batch in one transaction."""
+
+    def __init__(self, commit: Callable[[list[dict[str, Any]]], set[tuple[str, str]]]) -> None:
+        self._commit = commit
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+        self._queue: list[_Batch] = []
+
+    def submit(self, rows: list[dict[str, Any]]) -> int:
+        batch = _Batch(rows)
+        with self._queue_lock:
+            self._queue.append(batch)
+        with self._commit_lock:
+            if not batch.done:
+                with self._queue_lock:
+                    batches, self._queue = self._queue, []
+                self._write(batches)
+        if batch.error is not None:
+            raise batch.error
+        return batch.new
+
+    def _write(self, batches: list[_Batch]) -> None:
+        try:
+            inserted = self._commit([row for b in batches for row in b.rows])
+            for b in batches:  # an eventId repeated across batches counts for the first one
+                keys = {(row["dataset_group_arn"], row["event_id"]) for row in b.rows}
+                b.new = len(keys & inserted)
+                inserted -= keys
+        except BaseException as exc:  # every waiter of a failed commit sees the failure
+            for b in batches:
+                b.error = exc
+            raise
+        finally:
+            for b in batches:
+                b.done = True
+
+
 class EventStore:
     """Append events durably; read a user's latest items; export a group's events for training."""
 
@@ -104,7 +153,12 @@ class EventStore:
         self._engine.dispose()
 
     def append(self, events: Sequence[StoredEvent]) -> int:
-        """Commit ``events`` in one transaction; returns how many were new (a repeated eventId is skipped)."""
+        """Commit ``events`` durably; returns how many were new (a repeated eventId is skipped).
+
+        Concurrent calls share one transaction (group commit): the first caller to reach the database commits
+        every batch queued so far, so one fsync covers them all; each caller returns only after the commit that
+        holds its events, and a failed commit fails every caller in it.
+        """
         if not events:
             return 0
         rows: list[dict[str, Any]] = []
@@ -112,16 +166,22 @@ class EventStore:
             row = event.model_dump()
             row["impression"] = "|".join(event.impression) if event.impression else None
             rows.append(row)
+        return self._group_commit.submit(rows)
+
+    @cached_property
+    def _group_commit(self) -> _GroupCommit:
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
             insert(EventRow)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["dataset_group_arn", "event_id"])
-            .returning(EventRow.id)
+            .returning(EventRow.dataset_group_arn, EventRow.event_id)
         )
-        with self._engine.begin() as connection:
-            inserted = connection.execute(statement).all()
-        return len(inserted)
+
+        def commit(rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+            with self._engine.begin() as connection:
+                return {(str(g), str(e)) for g, e in connection.execute(statement, rows)}
+
+        return _GroupCommit(commit)
 
     def recent_items(self, dataset_group_arn: str, user_id: str, limit: int = 200) -> list[str]:
         """The user's latest item ids from PutEvents, oldest first (at most ``limit``)."""
