@@ -156,3 +156,39 @@ def test_put_needs_a_dataset_of_the_right_type(shop: tuple[Platform, str, str]) 
         put_items(platform, users_arn, [{"itemId": "i1", "properties": '{"price": 1}'}])
     with pytest.raises(ResourceNotFoundError, match="nope"):
         put_items(platform, items_arn.replace("shop/ITEMS", "nope/ITEMS"), [{"itemId": "i1"}])
+
+
+def test_cli_put_items_and_put_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recsmith.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("RECSMITH_HOME", str(home))
+    shop = _shop(tmp_path, f"sqlite:///{home / 'events.db'}")
+    platform, items_arn, users_arn = next(shop)
+    item = json.dumps([{"itemId": "i5", "properties": json.dumps({"price": 4, "genres": "Jazz"})}])
+    assert main(["put-items", "--dataset-arn", items_arn, "--items", item]) == 0
+    assert json.loads(capsys.readouterr().out) == {"itemsStored": 1}
+    assert (
+        main(["put-users", "--dataset-arn", users_arn, "--users", '[{"userId": "u5", "properties": "{\\"age\\": 5}"}]'])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out) == {"usersStored": 1}
+    assert (
+        main(
+            [
+                "put-users",
+                "--dataset-arn",
+                users_arn,
+                "--users",
+                '[{"userId": "u6", "properties": "{\\"age\\": \\"old\\"}"}]',
+            ]
+        )
+        != 0
+    )
+    assert "users[0].properties.age: expected a number (int), got \"old\"" in capsys.readouterr().err
+    group = platform.catalog.get(ResourceType.DATASET_GROUP, "shop").arn
+    frame = current_metadata(platform, group, "ITEMS")
+    assert frame is not None and "i5" in set(frame["ITEM_ID"])
+    shop.close()
