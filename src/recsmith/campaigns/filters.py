@@ -9,7 +9,13 @@ Grammar (keywords are case-insensitive; expressions are chained with ``|``)::
     condition  := Items.<field> op value | Interactions.EVENT_TYPE (IN | NOT IN) list
     op         := IN | NOT IN | = | != | < | <= | > | >=
     value      := "(" ("s1", "s2", ... | $PARAM | CurrentItem.<field>) ")"      -- after IN / NOT IN
-                | number | $PARAM | CurrentItem.<field>                        -- after a comparison
+                | number | $PARAM | CurrentItem.<field> | "(" one of these ")"  -- after a comparison
+                | "s"                                                          -- after = or != only
+
+Refused as Personalize refuses them, with the reason: UserID/ActionID targets, Users/Actions datasets in WHERE,
+datasets mixed in one expression, Interactions fields other than EVENT_TYPE, more than 10 distinct fields, and
+(checked against the group's schemas when the filter is created) unknown, textual or boolean fields and
+<, <=, >, >= on a string field.
 
 Evaluation (:func:`apply_filter`) reads the group's ITEMS and USERS data (current versions, cached by data
 version), the user's full interaction history (bulk INTERACTIONS plus every PutEvents event; unlike
@@ -43,6 +49,7 @@ from recsmith.errors import FilterExpressionError, InvalidInputError
 from recsmith.platform import Platform
 
 MAX_EXPRESSION_LENGTH = 2500
+MAX_DISTINCT_FIELDS = 10
 _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -146,6 +153,17 @@ class FilterExpression:
         return tuple(dict.fromkeys(p for e in self.expressions for p in e.params))
 
     @property
+    def fields(self) -> tuple[tuple[str, str], ...]:
+        """Every ``(dataset, field)`` the filter reads, CurrentItem fields as Items, in order of appearance."""
+        found: dict[tuple[str, str], None] = {}
+        for e in self.expressions:
+            for c in [c for group in e.where for c in group] + list(e.condition_if):
+                found[(c.dataset, c.field)] = None
+                if c.value.kind == "current_item":
+                    found[("Items", c.value.name)] = None
+        return tuple(found)
+
+    @property
     def items_only(self) -> bool:
         """True when the result depends only on item metadata and filterValues (not on the user or item asked)."""
         return all(e.dataset == "Items" and not e.condition_if and not e.uses_current_item for e in self.expressions)
@@ -162,10 +180,11 @@ class _Parser:
     def token(self) -> _Token:
         return self.tokens[self.index]
 
-    def _error(self, expected: str, token: _Token | None = None) -> FilterExpressionError:
+    def _error(self, expected: str, token: _Token | None = None, why: str = "") -> FilterExpressionError:
         token = token or self.token
         return FilterExpressionError(
             f"filter expression: position {token.position}: expected {expected}, got {token.describe()}"
+            + (f" ({why})" if why else "")
         )
 
     def _is_keyword(self, *words: str) -> bool:
@@ -205,10 +224,22 @@ class _Parser:
             expressions.append(self._expression())
         if self.token.kind != "end":
             raise self._error("AND, OR, IF, '|' or end of expression")
-        return FilterExpression(self.source, tuple(expressions))
+        parsed = FilterExpression(self.source, tuple(expressions))
+        if len(parsed.fields) > MAX_DISTINCT_FIELDS:
+            raise FilterExpressionError(
+                f"filter expression uses {len(parsed.fields)} distinct fields; Personalize allows at most "
+                f"{MAX_DISTINCT_FIELDS}: {', '.join(f'{d}.{f}' for d, f in parsed.fields)}"
+            )
+        return parsed
 
     def _expression(self) -> Expression:
         action = self._keyword("INCLUDE", "EXCLUDE")
+        if self._is_keyword("USERID", "ACTIONID"):
+            raise self._error(
+                "ItemID",
+                why="UserID and ActionID filters serve user segments and action recommendations, "
+                "which recsmith does not offer",
+            )
         if not self._is_keyword("ITEMID"):
             raise self._error("ItemID")
         self.index += 1
@@ -245,6 +276,12 @@ class _Parser:
         if self._is_keyword("INTERACTIONS"):
             self.index += 1
             return "Interactions"
+        if self._is_keyword("USERS", "ACTIONS", "ACTION_INTERACTIONS"):
+            raise self._error(
+                "Items or Interactions",
+                why="an item filter's WHERE reads Items or Interactions; user metadata goes after IF, "
+                "as CurrentUser.<field>",
+            )
         raise self._error("Items or Interactions")
 
     def _condition(self, dataset: str) -> Condition:
@@ -298,10 +335,17 @@ class _Parser:
                 value = Value("list", tuple(values))
             self._punct(")")
             return value
+        if self.token.text == "(" and self.token.kind == "punct":  # Personalize also writes "> ($VALUE)"
+            self.index += 1
+            value = self._value(op)
+            self._punct(")")
+            return value
         if self.token.kind == "number":
             value = Value("number", (self.token.text,))
             self.index += 1
             return value
+        if self.token.kind == "string" and op in ("=", "!="):  # equality with a string value
+            return Value("list", (self._literal(),))
         if self.token.kind == "param":
             value = Value("param", name=self.token.text[1:])
             self.index += 1
@@ -342,13 +386,53 @@ def create_filter(platform: Platform, name: str, dataset_group: str, filter_expr
     """A filter of a dataset group; the expression is parsed (and rejected) now, as Personalize does."""
     validate_name(name, "filter")
     group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group)
-    parse_filter_expression(filter_expression)
+    check_filter_fields(platform, group.arn, parse_filter_expression(filter_expression))
     return platform.create_resource(
         ResourceType.FILTER,
         name,
         dataset_group_arn=group.arn,
         attributes={"filterExpression": filter_expression},
     )
+
+
+def check_filter_fields(platform: Platform, group_arn: str, parsed: FilterExpression) -> None:
+    """Refuse what Personalize refuses about fields: unknown ones, textual or boolean ones, and <, <=, >, >= on
+    a field that is not numeric. Datasets not created yet are checked when the filter is applied."""
+    from recsmith.data.datasets import dataset_schema, find_dataset
+    from recsmith.data.schemas import DatasetType
+
+    schemas = {}
+    for dataset, kind in (("Items", DatasetType.ITEMS), ("CurrentUser", DatasetType.USERS)):
+        found = find_dataset(platform, group_arn, kind)
+        if found is not None:
+            schemas[dataset] = (kind, dataset_schema(platform, found))
+    comparisons = {
+        (c.dataset, c.field): c.op
+        for e in parsed.expressions
+        for c in [c for group in e.where for c in group] + list(e.condition_if)
+        if c.op in ("<", "<=", ">", ">=")
+    }
+    for dataset, name in parsed.fields:
+        if dataset not in schemas:
+            continue
+        kind, schema = schemas[dataset]
+        field = next((f for f in schema.fields if f.name.upper() == name.upper()), None)
+        where = f"filter expression: {dataset}.{name}"
+        if field is None:
+            raise FilterExpressionError(
+                f"{where}: the {kind.value} schema {schema.name!r} has no such field "
+                f"(its fields: {', '.join(schema.field_names)})"
+            )
+        if field.textual:
+            raise FilterExpressionError(f"{where}: textual fields cannot be filtered on (as in Personalize)")
+        if field.type == "boolean":
+            raise FilterExpressionError(
+                f'{where}: boolean fields cannot be filtered on (as in Personalize); use a string field with "True" '
+                'and "False"'
+            )
+        op = comparisons.get((dataset, name))
+        if op is not None and field.type == "string":
+            raise FilterExpressionError(f"{where}: {op} needs a numeric field; {field.name} is a string")
 
 
 def delete_filter(platform: Platform, filter_arn: str) -> Resource:
@@ -469,9 +553,10 @@ class InteractionTable:
 class FilterEvaluator:
     """Evaluates filters of any group; keeps each dataset's current records indexed in memory.
 
-    A table is rebuilt only when its version changes: the dataset's data version (one catalog query per request, so
-    a new import is seen at once; at most every :attr:`DATA_VERSION_SECONDS` where that is raised) or, for ITEMS and USERS,
-    the newest PutItems/PutUsers record (one indexed query per request, so a put is seen at the next request).
+    A table is rebuilt only when its version changes: the dataset's data version (one catalog query per
+    request, so a new import is seen at once; at most every :attr:`DATA_VERSION_SECONDS` where that is raised)
+    or, for ITEMS and USERS, the newest PutItems/PutUsers record (one indexed query per request, so a put is
+    seen at the next request).
     A filter that depends on nothing but item metadata and ``filterValues`` has its decision cached per table
     version, so a repeated request costs a dictionary lookup.
     """
@@ -660,12 +745,13 @@ class _Context:
         items = self.evaluator.items(self.platform, self.group_arn)
         if items is None:
             raise InvalidInputError("filter uses Items fields but the dataset group has no ITEMS data imported")
-        if condition.op in ("IN", "NOT IN"):
+        as_set = condition.op in ("=", "!=") and bool(wanted) and not _is_number(next(iter(wanted)))
+        if condition.op in ("IN", "NOT IN") or as_set:
             index = items.values_index(condition.field)
             found: set[str] = set()
             for value in wanted:
                 found |= index.get(value, set())
-            return found if condition.op == "IN" else set(items.all_ids - found)
+            return found if condition.op in ("IN", "=") else set(items.all_ids - found)
         number = _number(condition, wanted)
         if number is None:
             return set()
@@ -681,6 +767,9 @@ class _Context:
             return bool(set(have) & set(wanted))
         if condition.op == "NOT IN":
             return not set(have) & set(wanted)
+        if condition.op in ("=", "!=") and wanted and not _is_number(next(iter(wanted))):
+            equal = bool(set(have) & set(wanted))  # a string field compared with = or != (Personalize allows it)
+            return equal if condition.op == "=" else not equal
         number = _number(condition, wanted)
         if number is None or not have:
             return False
@@ -688,6 +777,14 @@ class _Context:
             return bool(_COMPARISONS[condition.op](float(have[0]), number))
         except ValueError:
             return False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(condition: Condition, wanted: Collection[str]) -> float | None:
