@@ -34,6 +34,7 @@ from serving.events_api import aws_error, events_app
 logger = logging.getLogger("bentoml.recsmith")
 
 INVALID_INPUT = "InvalidInputException"
+INGEST_PATHS = ("/events",)
 
 
 def _answer(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -112,6 +113,9 @@ def worker_platform() -> Platform:
     name="recsmith_campaign",
     workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
     traffic={"timeout": 30},
+    # PutEvents is the high-rate path: no per-request access-log line, metrics or tracing span for it
+    logging={"access": {"skip_paths": ["/metrics", "/healthz", "/livez", "/readyz", *INGEST_PATHS]}},
+    tracing={"excluded_urls": list(INGEST_PATHS)},
 )
 class CampaignService:
     """One campaign: GetRecommendations and GetPersonalizedRanking; PutEvents, PutUsers and PutItems are the
