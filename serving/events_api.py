@@ -4,12 +4,14 @@ Why not ``@bentoml.api``: a BentoML API call costs about 3.5 ms of CPU (IO model
 capped PutEvents at a few hundred calls a second; a bare route costs a fraction of that. The routes stay thin:
 each parses the JSON body as botocore's rest-json protocol sends it and calls one function of
 :mod:`recsmith.events`; a :class:`~recsmith.errors.RecsmithError` becomes the AWS error shape, so boto3's
-``personalize-events`` client raises the modeled exception. The database work runs in Starlette's thread pool,
-where concurrent PutEvents share one commit (see :meth:`recsmith.events.store.EventStore.append`).
+``personalize-events`` client raises the modeled exception. PutEvents is validated in the event loop and awaits the
+event store's writer thread, which commits every call queued so far in one transaction (group commit, see
+:meth:`recsmith.events.store.EventStore.append`); PutUsers and PutItems run in Starlette's thread pool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,7 +25,7 @@ from starlette.routing import Route
 
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.events.metadata import put_items, put_users
-from recsmith.events.tracker import put_events
+from recsmith.events.tracker import put_events_async
 from recsmith.platform import Platform
 
 _OK = b"{}"
@@ -68,19 +70,24 @@ def _list(body: dict[str, Any], key: str) -> list[Any]:
 def events_app(platform: Callable[[], Platform]) -> Starlette:
     """The routes ``POST /events``, ``/users`` and ``/items`` over the platform ``platform()`` returns."""
 
-    def route(handler: Callable[[Platform, dict[str, Any]], None]) -> Callable[[Request], Awaitable[Response]]:
+    def route(handler: Callable[[Platform, dict[str, Any]], Any]) -> Callable[[Request], Awaitable[Response]]:
+        """A sync handler runs in the thread pool; PutEvents is async and waits for its group commit."""
+
         async def endpoint(request: Request) -> Response:
             try:
                 body = await _body(request)
-                await run_in_threadpool(handler, platform(), body)
+                if asyncio.iscoroutinefunction(handler):
+                    await handler(platform(), body)
+                else:
+                    await run_in_threadpool(handler, platform(), body)
             except RecsmithError as exc:
                 return aws_error(exc.http_status, exc.code, str(exc))
             return Response(_OK, media_type="application/json")
 
         return endpoint
 
-    def events(target: Platform, body: dict[str, Any]) -> None:
-        put_events(
+    async def events(target: Platform, body: dict[str, Any]) -> None:
+        await put_events_async(
             target,
             str(_text(body, "trackingId")),
             str(_text(body, "sessionId")),

@@ -7,6 +7,7 @@ what makes a PutEvents visible at once; training reads all of a group's events a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -97,32 +98,73 @@ class StoredEvent(BaseModel):
 @dataclass
 class _Batch:
     rows: list[dict[str, Any]]
-    done: bool = False
+    notify: Callable[[], None]
     new: int = 0
     error: BaseException | None = None
 
 
 class _GroupCommit:
-    """Leader/follower group commit: whoever holds the commit lock writes every queued batch in one transaction."""
+    """Group commit through one writer thread: it takes every batch queued so far, commits them in one
+    transaction (one fsync), then tells each caller. Callers wait on their own event (threads) or future
+    (asyncio), so a commit wakes them all at once and no request holds a thread while it waits."""
 
     def __init__(self, commit: Callable[[list[dict[str, Any]]], set[tuple[str, str]]]) -> None:
         self._commit = commit
-        self._queue_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._cond = threading.Condition()
         self._queue: list[_Batch] = []
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def _enqueue(self, rows: list[dict[str, Any]], notify: Callable[[], None]) -> _Batch:
+        batch = _Batch(rows, notify)
+        with self._cond:
+            if self._stopped:
+                raise RuntimeError("the event store is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="recsmith-event-writer", daemon=True)
+                self._thread.start()
+            self._queue.append(batch)
+            self._cond.notify()
+        return batch
 
     def submit(self, rows: list[dict[str, Any]]) -> int:
-        batch = _Batch(rows)
-        with self._queue_lock:
-            self._queue.append(batch)
-        with self._commit_lock:
-            if not batch.done:
-                with self._queue_lock:
-                    batches, self._queue = self._queue, []
-                self._write(batches)
+        done = threading.Event()
+        batch = self._enqueue(rows, done.set)
+        done.wait()
         if batch.error is not None:
             raise batch.error
         return batch.new
+
+    async def submit_async(self, rows: list[dict[str, Any]]) -> int:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(_resolve, future)
+
+        batch = self._enqueue(rows, wake)
+        await future
+        if batch.error is not None:
+            raise batch.error
+        return batch.new
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopped:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batches, self._queue = self._queue, []
+            self._write(batches)
 
     def _write(self, batches: list[_Batch]) -> None:
         try:
@@ -131,13 +173,11 @@ class _GroupCommit:
                 keys = {(row["dataset_group_arn"], row["event_id"]) for row in b.rows}
                 b.new = len(keys & inserted)
                 inserted -= keys
-        except BaseException as exc:  # every waiter of a failed commit sees the failure
+        except Exception as exc:  # every caller of a failed commit sees the failure; the writer goes on
             for b in batches:
                 b.error = exc
-            raise
-        finally:
-            for b in batches:
-                b.done = True
+        for b in batches:
+            b.notify()
 
 
 class EventStore:
@@ -150,23 +190,22 @@ class EventStore:
         self._dialect = self._engine.dialect.name
 
     def dispose(self) -> None:
+        if "_group_commit" in self.__dict__:
+            self._group_commit.stop()
         self._engine.dispose()
 
     def append(self, events: Sequence[StoredEvent]) -> int:
         """Commit ``events`` durably; returns how many were new (a repeated eventId is skipped).
 
-        Concurrent calls share one transaction (group commit): the first caller to reach the database commits
-        every batch queued so far, so one fsync covers them all; each caller returns only after the commit that
-        holds its events, and a failed commit fails every caller in it.
+        Concurrent calls share one transaction (group commit): a writer thread commits every batch queued so
+        far, so one fsync covers them all; each caller returns only after the commit that holds its events, and
+        a failed commit fails every caller in it.
         """
-        if not events:
-            return 0
-        rows: list[dict[str, Any]] = []
-        for event in events:
-            row = event.model_dump()
-            row["impression"] = "|".join(event.impression) if event.impression else None
-            rows.append(row)
-        return self._group_commit.submit(rows)
+        return self._group_commit.submit(_rows(events)) if events else 0
+
+    async def append_async(self, events: Sequence[StoredEvent]) -> int:
+        """:meth:`append` for an asyncio caller: the event loop is free while the commit runs."""
+        return await self._group_commit.submit_async(_rows(events)) if events else 0
 
     @cached_property
     def _group_commit(self) -> _GroupCommit:
@@ -261,6 +300,20 @@ class EventStore:
         with self._engine.connect() as connection:
             rows = connection.execute(select(EventRow.id).where(EventRow.dataset_group_arn == dataset_group_arn)).all()
         return len(rows)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a caller that went away leaves a cancelled future
+        future.set_result(None)
+
+
+def _rows(events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        row = event.model_dump()
+        row["impression"] = "|".join(event.impression) if event.impression else None
+        rows.append(row)
+    return rows
 
 
 def properties_json(properties: str | dict[str, Any] | None) -> str | None:

@@ -82,16 +82,39 @@ def put_events(
     user_id: str | None = None,
 ) -> int:
     """Validate and durably store 1-10 events; returns how many were new. Nothing is stored if one is bad."""
+    return platform.events.append(checked_events(platform, tracking_id, session_id, event_list, user_id))
+
+
+async def put_events_async(
+    platform: Platform,
+    tracking_id: str,
+    session_id: str,
+    event_list: Sequence[Mapping[str, Any]],
+    user_id: str | None = None,
+) -> int:
+    """:func:`put_events` for an asyncio server: validation runs in the loop, the commit in the writer thread."""
+    events = checked_events(platform, tracking_id, session_id, event_list, user_id)
+    return await platform.events.append_async(events)
+
+
+def checked_events(
+    platform: Platform,
+    tracking_id: str,
+    session_id: str,
+    event_list: Sequence[Mapping[str, Any]],
+    user_id: str | None = None,
+) -> list[StoredEvent]:
+    """The events of one PutEvents call as the store keeps them; InvalidInputError names the first bad one."""
     group_arn = tracker_group(platform, tracking_id)
     if not session_id:
         raise InvalidInputError("sessionId is required")
-    if not 1 <= len(event_list) <= MAX_EVENTS_PER_CALL:
-        raise InvalidInputError(f"eventList must hold 1 to {MAX_EVENTS_PER_CALL} events, got {len(event_list)}")
-    events = [
+    if not isinstance(event_list, Sequence) or not 1 <= len(event_list) <= MAX_EVENTS_PER_CALL:
+        count = len(event_list) if isinstance(event_list, Sequence) else type(event_list).__name__
+        raise InvalidInputError(f"eventList must hold 1 to {MAX_EVENTS_PER_CALL} events, got {count}")
+    return [
         _stored_event(group_arn, tracking_id, session_id, user_id, event, position)
         for position, event in enumerate(event_list)
     ]
-    return platform.events.append(events)
 
 
 def _stored_event(
