@@ -130,7 +130,9 @@ class _LineFilter:
             user_id=str(request["userId"]) if request.get("userId") else None,
             current_item=str(request["itemId"]) if request.get("itemId") else None,
         )
-        return decision.blocked(recipe.item_ids_.tolist() if candidates is None else candidates)
+        if candidates is None:
+            return set(decision.blocked_among(recipe.item_ids_))
+        return decision.blocked(candidates)
 
 
 def _run(

@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from models.base import Recipe, Recommendation, UnsupportedOperation
 from recsmith.campaigns.filters import FilterDecision, apply_filter
 from recsmith.campaigns.holder import ModelHolder, ServedModel
@@ -47,15 +45,11 @@ def _recent_items(platform: Platform, group_arn: str | None, user_id: str) -> li
     return platform.events.recent_items(group_arn, user_id) if group_arn else []
 
 
-def _blocked(recipe: Recipe, decision: FilterDecision | None) -> set[str] | None:
+def _blocked(recipe: Recipe, decision: FilterDecision | None) -> frozenset[str] | None:
     """The model's items a filter decision removes (None without a filter)."""
     if decision is None:
         return None
-    blocked = set(decision.exclude)
-    if decision.include is not None:
-        ids = recipe.item_ids_
-        blocked.update(ids[~np.isin(ids, list(decision.include))].tolist())
-    return blocked
+    return decision.blocked_among(recipe.item_ids_)
 
 
 def _response(key: str, answer: Recommendation, served: ServedModel) -> dict[str, Any]:
