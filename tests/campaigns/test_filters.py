@@ -460,3 +460,25 @@ def test_string_equality_in_items_and_if(tiny: Platform) -> None:
     assert decision.include == {"i2", "i4"}
     skipped = evaluator.evaluate(tiny, parsed, group, user_id="u1", filter_values={"BAND": '"18-24"'})
     assert skipped.include is None
+
+
+def test_put_items_patch_a_built_table_as_a_rebuild_would() -> None:
+    from recsmith.campaigns.filters import ItemTable
+
+    frame = pd.DataFrame(ITEMS, columns=["ITEM_ID", "GENRES", "PRICE"])
+    old = ItemTable(frame)
+    before = {value: set(items) for value, items in old.values_index("GENRES").items()}
+    records = {"i2": {"GENRES": "horror", "PRICE": 1.0}, "i9": {"GENRES": "comedy|scifi", "PRICE": 2.0}}
+    patched = old.with_records(records)
+    rebuilt = ItemTable(
+        pd.concat(
+            [
+                frame[~frame["ITEM_ID"].isin(list(records))],
+                pd.DataFrame([{"ITEM_ID": k, **v} for k, v in records.items()]),
+            ]
+        )
+    )
+    assert patched._categorical["GENRES"] == rebuilt.values_index("GENRES")
+    assert patched.all_ids == rebuilt.all_ids and patched.item_values("i9", "GENRES") == ["comedy", "scifi"]
+    assert sorted(patched.ids[patched.numeric("PRICE") < 3].tolist()) == ["i2", "i9"]
+    assert old.values_index("GENRES") == before  # a request still reading the old table sees it unchanged

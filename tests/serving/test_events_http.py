@@ -69,6 +69,7 @@ def test_a_bad_tracking_id_is_refused(served: Served) -> None:
 
 
 def test_put_items_reach_filters_at_the_next_request(served: Served, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A new item, so the served group's other items keep the metadata other test modules expect."""
     platform = served.platform
     if platform.catalog.find(ResourceType.DATASET, "store-items") is None:
         sample = generate_sample(tmp_path_factory.mktemp("items"))
@@ -86,20 +87,25 @@ def test_put_items_reach_filters_at_the_next_request(served: Served, tmp_path_fa
     events = _client(served, "personalize-events")
     only_new = create_filter(platform, "store-brandnew", "store", 'INCLUDE ItemID WHERE Items.GENRES IN ("Brandnew")')
     ranked = runtime.get_personalized_ranking(
-        campaignArn=served.campaign_arn, userId="u0003", inputList=["i0001", "i0002"], filterArn=only_new.arn
+        campaignArn=served.campaign_arn, userId="u0003", inputList=["i0001", "brand-new-item"], filterArn=only_new.arn
     )
     assert ranked["personalizedRanking"] == []  # cached before the put: the put must invalidate it
 
     creation = int(time.time())
     answer = events.put_items(
         datasetArn=items_arn,
-        items=[{"itemId": "i0002", "properties": json.dumps({"genres": "Brandnew", "creationTimestamp": creation})}],
+        items=[
+            {
+                "itemId": "brand-new-item",
+                "properties": json.dumps({"genres": "Brandnew", "creationTimestamp": creation}),
+            }
+        ],
     )
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
     ranked = runtime.get_personalized_ranking(
-        campaignArn=served.campaign_arn, userId="u0003", inputList=["i0001", "i0002"], filterArn=only_new.arn
+        campaignArn=served.campaign_arn, userId="u0003", inputList=["i0001", "brand-new-item"], filterArn=only_new.arn
     )
-    assert [entry["itemId"] for entry in ranked["personalizedRanking"]] == ["i0002"]
+    assert [entry["itemId"] for entry in ranked["personalizedRanking"]] == ["brand-new-item"]
 
     with pytest.raises(events.exceptions.InvalidInputException, match=r"items\[0\]\.properties\.genres: expected a"):
         events.put_items(datasetArn=items_arn, items=[{"itemId": "i0003", "properties": '{"genres": ["a"]}'}])
@@ -107,4 +113,4 @@ def test_put_items_reach_filters_at_the_next_request(served: Served, tmp_path_fa
         events.put_users(datasetArn=items_arn, users=[{"userId": "u1"}])
     frame = current_metadata(platform, platform.catalog.get(ResourceType.DATASET_GROUP, "store").arn, "ITEMS")
     assert frame is not None
-    assert frame.set_index("ITEM_ID").loc["i0002", "GENRES"] == "Brandnew"
+    assert frame.set_index("ITEM_ID").loc["brand-new-item", "GENRES"] == "Brandnew"

@@ -30,6 +30,7 @@ union of what they include; EXCLUDEs are then taken away.
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 import threading
@@ -519,6 +520,35 @@ class ItemTable:
         k = self.row.get(item_id)
         return [] if k is None else _split(self.frame.at[k, self.column(name)])
 
+    def with_records(self, records: Mapping[str, Mapping[str, Any]]) -> ItemTable:
+        """A new table with these items' records (PutItems, keyed by item id) replacing or joining the old ones.
+
+        The inverted indexes built so far are carried over and patched for the changed items, not rebuilt; the
+        old table is left untouched, so a request still reading it is unaffected.
+        """
+        changed = list(records)
+        put = pd.DataFrame([{ITEM_ID: item, **values} for item, values in records.items()], dtype=object)
+        kept = self.frame[~self.frame[ITEM_ID].astype(str).isin(changed)]
+        table = ItemTable(pd.concat([kept, put.reindex(columns=self.frame.columns)], ignore_index=True))
+        for column, old_index in self._categorical.items():
+            index = dict(old_index)
+            copied: set[str] = set()
+
+            def own(value: str, index: dict[str, set[str]] = index, copied: set[str] = copied) -> set[str]:
+                if value not in copied:  # copy a value's set before the first change to it
+                    index[value] = set(index.get(value, ()))
+                    copied.add(value)
+                return index[value]
+
+            for item in changed:
+                if item in self.row:
+                    for value in _split(self.frame.at[self.row[item], column]):
+                        own(value).discard(item)
+                for value in _split(records[item].get(column)):
+                    own(value).add(item)
+            table._categorical[column] = index
+        return table
+
 
 class UserTable:
     """One USERS data version: each user's metadata values."""
@@ -594,6 +624,17 @@ class FilterEvaluator:
             cached = self._tables.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
+        if kind == "ITEMS" and cached is not None and cached[1] is not None and cached[0][0] == path:
+            # only PutItems records arrived since the table was built: patch it
+            latest: dict[str, dict[str, Any]] = {}
+            newest = cached[0][1]
+            for row_id, item, properties, _ in platform.events.put_rows(kind, group_arn, after_id=newest):
+                latest[item] = json.loads(properties)
+                newest = max(newest, row_id)
+            table = cached[1].with_records(latest) if latest else cached[1]
+            with self._lock:
+                self._tables[key] = ((path, newest), table)
+            return table
         if kind == "INTERACTIONS":
             frame = pd.read_parquet(path) if path else None
         else:

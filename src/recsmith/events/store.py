@@ -285,12 +285,13 @@ class EventStore:
         with self._engine.connect() as connection:
             return int(connection.execute(query).scalar() or 0)
 
-    def put_rows(self, kind: str, dataset_group_arn: str) -> list[tuple[int, str, str, float]]:
-        """Every put record of the group, oldest first: ``(id, entity id, properties JSON, put_at)``."""
+    def put_rows(self, kind: str, dataset_group_arn: str, after_id: int = 0) -> list[tuple[int, str, str, float]]:
+        """The group's put records with an id above ``after_id``, oldest first: ``(id, entity id, properties
+        JSON, put_at)``."""
         table = PUT_TABLES[kind]
         query = (
             select(table.id, table.entity_id, table.properties, table.put_at)
-            .where(table.dataset_group_arn == dataset_group_arn)
+            .where(table.dataset_group_arn == dataset_group_arn, table.id > after_id)
             .order_by(table.id)
         )
         with self._engine.connect() as connection:
