@@ -190,7 +190,7 @@ def test_cli_put_items_and_put_users(
         )
         != 0
     )
-    assert "users[0].properties.age: expected a number (int), got \"old\"" in capsys.readouterr().err
+    assert 'users[0].properties.age: expected a number (int), got "old"' in capsys.readouterr().err
     group = platform.catalog.get(ResourceType.DATASET_GROUP, "shop").arn
     frame = current_metadata(platform, group, "ITEMS")
     assert frame is not None and "i5" in set(frame["ITEM_ID"])
