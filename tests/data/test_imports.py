@@ -38,7 +38,8 @@ def test_sample_imports_whole(platform: Platform, dataset: str, sample_files: Sa
     version = job.attributes["dataVersion"]
     frame = read_current(platform, platform.catalog.get(ResourceType.DATASET, dataset))
     assert frame is not None and len(frame) == version["rowCount"]
-    assert len(version["md5"]) == 32 and Path(version["path"]).is_file()
+    assert len(version["md5"]) == 32 and Path(version["path"]).is_dir()
+    assert [p["name"] for p in version["partMd5s"]] == ["part-00000.parquet"]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,7 @@ def test_incremental_appends_and_full_replaces(platform: Platform, dataset: str,
     more = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\nu9,i9,1700000500,click\nu1,i1,1700000000,click\n"
     job = create_dataset_import_job(platform, "inc", dataset, write(tmp_path, more, "b.csv"), "INCREMENTAL")
     assert job.attributes["dataVersion"]["rowCount"] == 3
-    assert job.attributes["dataVersion"]["duplicatesDropped"] == 1
+    assert job.attributes["dataVersion"]["rowsReplaced"] == 1
     job = create_dataset_import_job(platform, "full2", dataset, write(tmp_path, more, "c.csv"), "FULL")
     frame = read_current(platform, platform.catalog.get(ResourceType.DATASET, dataset))
     assert frame is not None and sorted(frame[USER_ID]) == ["u1", "u9"]
