@@ -57,6 +57,20 @@ def create_dataset(platform: Platform, name: str, dataset_group: str, dataset_ty
     )
 
 
+def update_dataset(platform: Platform, dataset: str, schema: str) -> Resource:
+    """Bind ``dataset`` to a new schema that only adds nullable fields (Personalize's UpdateDataset).
+
+    The data already imported stays valid as it is: its rows read the added fields as null, and the next
+    import writes them.
+    """
+    target = platform.catalog.get(ResourceType.DATASET, dataset)
+    schema_resource = platform.catalog.get(ResourceType.SCHEMA, schema)
+    new = parse_schema(schema_resource.attributes["schema"])
+    new.check_for(DatasetType(target.attributes["datasetType"]))
+    dataset_schema(platform, target).check_update(new)
+    return platform.catalog.update(target, attributes={"schemaArn": schema_resource.arn})
+
+
 def find_dataset(platform: Platform, dataset_group_arn: str, dataset_type: DatasetType) -> Resource | None:
     """The group's dataset of a type, if it has one."""
     group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group_arn)

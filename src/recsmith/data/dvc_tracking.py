@@ -8,6 +8,8 @@ immutable, so read-only cache links are what the data versions want anyway.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import threading
 from pathlib import Path
@@ -25,7 +27,8 @@ def _repo(root: Path) -> Any:
 
     if not (root / ".dvc").is_dir():
         root.mkdir(parents=True, exist_ok=True)
-        Repo.init(str(root), no_scm=True)
+        with contextlib.redirect_stdout(io.StringIO()):  # DVC prints its banner; our CLI's stdout is JSON
+            Repo.init(str(root), no_scm=True)
         repo = Repo(str(root))
         with repo.config.edit() as config:
             config["cache"]["type"] = "hardlink,copy"
@@ -42,7 +45,8 @@ def track_version(root: Path, folder: Path) -> Path:
         try:
             repo = _repo(root)
             try:
-                repo.add(str(folder))
+                with contextlib.redirect_stdout(io.StringIO()):
+                    repo.add(str(folder))
             finally:
                 repo.close()
         except DvcException as exc:
@@ -71,7 +75,8 @@ def push_versions(root: Path, remote: str | None) -> dict[str, Any]:
                 with repo.config.edit() as config:
                     config["remote"][REMOTE_NAME] = {"url": remote}
                     config["core"]["remote"] = REMOTE_NAME
-                pushed = repo.push(targets=targets, remote=REMOTE_NAME) if targets else 0
+                with contextlib.redirect_stdout(io.StringIO()):
+                    pushed = repo.push(targets=targets, remote=REMOTE_NAME) if targets else 0
             finally:
                 repo.close()
         except DvcException as exc:

@@ -80,6 +80,8 @@ def _csv_batches(path: Path, name: str, multiline_values: bool) -> Iterator[RawB
 
     def on_invalid(row: pa_csv.InvalidRow) -> str:
         reason = f"expected {row.expected_columns} fields, found {row.actual_columns}: {row.text[:200]!r}"
+        if "\n" in row.text or "\r" in row.text:
+            reason += " (a quoted value runs across lines: an unbalanced quote?)"
         malformed.append((row.number, row.text, reason))
         return "skip"
 
@@ -124,7 +126,7 @@ def _csv_error(path: Path, name: str, exc: pa.ArrowInvalid, near_row: int) -> Da
 
 def _line_of(path: Path, text: str, default: int) -> int:
     """The 1-based number of the first line of ``path`` that reads ``text`` (error path only)."""
-    wanted = text.encode("utf-8")
+    wanted = text.splitlines()[0].encode("utf-8") if text else b""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if line.rstrip(b"\r\n") == wanted:

@@ -173,7 +173,11 @@ class VersionBuilder:
             metered.close()
 
     def link(self, source_folder: Path, part: Part) -> None:
-        """Take an unchanged part of an older version, hard-linked (no copy, no rewrite)."""
+        """Take an unchanged part of an older version, hard-linked (no copy, no rewrite); a part written under
+        an older schema (before fields were added) is rewritten with the added columns as nulls."""
+        if not pq.read_schema(source_folder / part.name).equals(self.schema, check_metadata=False):
+            self.add_filtered(source_folder, part, np.ones(part.rows, dtype=bool))
+            return
         name = self._next_name()
         _link_or_copy(source_folder / part.name, self.staging / name, self.budget)
         keys = source_folder / keys_name(part.name)
@@ -203,11 +207,11 @@ class VersionBuilder:
     def add_filtered(self, source_folder: Path, part: Part, keep: np.ndarray) -> None:
         """Take a part of an older version without the rows it loses (those an INCREMENTAL import replaces)."""
         name = self._next_name()
-        table = pq.read_table(source_folder / part.name).filter(pa.array(keep))
+        table = conform(pq.read_table(source_folder / part.name).filter(pa.array(keep)), self.schema)
         hashes = read_keys(source_folder, part, self.key_columns)[keep]
         metered = _MeteredFile(self.staging / name, self.budget)
         try:
-            pq.write_table(table.cast(self.schema), metered, compression="snappy")
+            pq.write_table(table, metered, compression="snappy")
         finally:
             metered.close()
         self._save_keys(name, hashes)
@@ -251,6 +255,15 @@ class VersionBuilder:
         if self._file is not None:
             self._file.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order; columns it lacks (fields added since) as nulls."""
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def keys_name(part_name: str) -> str:
