@@ -147,6 +147,14 @@ def test_bad_rows_deep_in_a_multi_batch_file_are_all_counted(platform: Platform,
     assert reason.startswith(f"{path}, row 600002, column TIMESTAMP: expected an integer (long) (value '17000oops0')")
     assert "13 bad row(s) in all; the first 10: row 600002 TIMESTAMP" in reason
     assert "row 600011 TIMESTAMP" in reason and "row 600012" not in reason
+    assert job.attributes["badRowCount"] == 13 and len(job.attributes["badRows"]) == 10
+    assert job.attributes["badRows"][0] == {
+        "file": path,
+        "row": 600002,
+        "column": "TIMESTAMP",
+        "value": "17000oops0",
+        "reason": "expected an integer (long)",
+    }
     assert platform.catalog.get(ResourceType.DATASET, dataset).attributes["dataVersion"] is None
     assert not list(platform.settings.data_root.rglob(".staging-*"))
 

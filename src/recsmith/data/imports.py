@@ -115,7 +115,8 @@ def create_dataset_import_job(
         logger.warning("import job %s failed: %s", job_name, exc)
         if builder is not None:
             _remove_written(builder.staging, builder.final)
-        return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=str(exc))
+        report = exc.report if isinstance(exc, DataValidationError) and exc.report else None
+        return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=str(exc), attributes=report)
     except BaseException:
         if builder is not None:
             _remove_written(builder.staging, builder.final)

@@ -82,7 +82,19 @@ class BadRows:
         )
         value = f" (value {_shown(head.value)})" if head.value is not None else ""
         reason = f"{head.reason}{value}. {self.total} bad row(s) in all; the first {len(self.first)}: {report}"
-        return DataValidationError(head.file, head.row, head.column, reason)
+        error = DataValidationError(head.file, head.row, head.column, reason)
+        error.report = self.report()
+        return error
+
+    def report(self) -> dict[str, Any]:
+        """The bad rows as the job records them: the first ones, field by field, and the total count."""
+        return {
+            "badRowCount": self.total,
+            "badRows": [
+                {"file": bad.file, "row": bad.row, "column": bad.column, "value": bad.value, "reason": bad.reason}
+                for bad in self.first
+            ],
+        }
 
 
 def _shown(value: str | None) -> str:
