@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         default=86_400, description="How far past now an imported TIMESTAMP may lie before it is refused."
     )
     import_part_rows: int = Field(
-        default=2_000_000, description="Rows per Parquet part of a data version (INCREMENTAL rewrites whole parts)."
+        default=1_000_000, description="Rows per Parquet part of a data version (INCREMENTAL rewrites whole parts)."
     )
     dvc_track: bool = Field(default=True, description="Record each data version in DVC (dvc init --no-scm).")
     dvc_remote: str | None = Field(

@@ -143,13 +143,29 @@ def _import(
     settings = platform.settings
     schema = dataset_schema(platform, dataset)
     validator = BatchValidator(schema, time.time(), settings.import_future_tolerance_seconds)
-    multiline = any(f.textual for f in schema.fields)
-    started = time.perf_counter()
     try:
         builder.open()
     except OSError as exc:
         raise InvalidInputError(f"could not create data version of {dataset.name!r}: {exc}") from exc
-    hashes: list[np.ndarray] = []
+    try:
+        return _build(platform, dataset, data_location, mode, builder, validator)
+    except BaseException:
+        builder.abort()
+        raise
+
+
+def _build(
+    platform: Platform,
+    dataset: Resource,
+    data_location: str,
+    mode: ImportMode,
+    builder: VersionBuilder,
+    validator: BatchValidator,
+) -> dict[str, Any]:
+    settings = platform.settings
+    schema = validator.schema
+    multiline = any(f.textual for f in schema.fields)
+    started = time.perf_counter()
     rows_read = 0
     with _staged_sources(settings, data_location) as sources:
         names = [name for _, name in sources]
@@ -160,12 +176,13 @@ def _import(
                     typed = validator.validate(batch.table, name, batch.first_row)
                     rows_read += batch.table.num_rows
                     if typed is not None and not validator.bad.total:
-                        hashes.append(builder.write(typed))
+                        builder.write(typed)
             if validator.bad.total:
                 raise validator.bad.error()
             if rows_read == 0:
                 raise DataValidationError(names[0], 2, None, "file has a header but no data rows")
             builder.close_part()
+            hashes = builder.hashes
             duplicates = _drop_duplicates(builder, hashes)
             replaced = 0
             current = platform.catalog.get(ResourceType.DATASET, dataset.arn).attributes.get("dataVersion")

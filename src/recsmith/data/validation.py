@@ -174,32 +174,43 @@ def _typed(raw: pa.Array, spec: SchemaField, latest: int) -> tuple[pa.Array, Pro
         if native is not None:
             return native
         text = raw.cast(pa.string())
-    empty = pc.equal(pc.utf8_length(text), 0) if spec.type == "string" else pc.equal(pc.utf8_trim_whitespace(text), "")
-    empty = pc.or_kleene(pc.fill_null(empty, True), pc.is_null(text))
-    if not spec.nullable and pc.any(empty).as_py():
-        problems.append((_mask(empty), f"value is empty but field {spec.name} is not nullable"))
     if spec.type == "string":
+        empty = pc.fill_null(pc.equal(text, ""), True)
+        _check_present(empty, spec, problems)
         return _string(text, empty, spec, problems)
     if spec.type == "boolean":
         lowered = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+        empty = pc.fill_null(pc.equal(lowered, ""), True)
+        _check_present(empty, spec, problems)
         ok = pc.or_(pc.is_in(lowered, value_set=pa.array(["true", "false"])), empty)
         if not pc.all(ok).as_py():
             problems.append((~_mask(ok), "expected a boolean: true or false"))
             return pa.nulls(len(raw), pa.bool_()), problems
         return pc.if_else(empty, None, pc.equal(lowered, "true")), problems
-    present = pc.if_else(empty, None, text)
     target = _ARROW_TYPES[spec.type]
+    empty = pc.fill_null(pc.equal(text, ""), True)
+    present = pc.if_else(empty, None, text)
     try:
         typed = present.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # spaces around numbers (rare): trim and retry
+        trimmed = pc.utf8_trim_whitespace(text)
+        empty = pc.fill_null(pc.equal(trimmed, ""), True)
+        present = pc.if_else(empty, None, trimmed)
         try:
-            typed = pc.utf8_trim_whitespace(present).cast(target)
+            typed = present.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            _check_present(empty, spec, problems)
             problems.append((_unparseable(present, target), _type_reason(spec, present)))
             return pa.nulls(len(raw), target), problems
+    _check_present(empty, spec, problems)
     if spec.type in ("int", "long") and spec.name in TIMESTAMP_FIELDS:
         problems.extend(_timestamp_problems(typed, latest))
     return typed, problems
+
+
+def _check_present(empty: pa.Array, spec: SchemaField, problems: Problems) -> None:
+    if not spec.nullable and pc.any(empty).as_py():
+        problems.append((_mask(empty), f"value is empty but field {spec.name} is not nullable"))
 
 
 def _native(raw: pa.Array, spec: SchemaField, latest: int) -> tuple[pa.Array, Problems] | None:
@@ -223,12 +234,14 @@ def _native(raw: pa.Array, spec: SchemaField, latest: int) -> tuple[pa.Array, Pr
 def _string(text: pa.Array, empty: pa.Array, spec: SchemaField, problems: Problems) -> tuple[pa.Array, Problems]:
     if spec.categorical or spec.textual:
         limit = MAX_CATEGORICAL_LENGTH if spec.categorical else MAX_TEXTUAL_LENGTH
-        lengths = pc.utf8_length(text)
-        if (pc.max(lengths).as_py() or 0) > limit:
-            kind = "categorical" if spec.categorical else "textual"
-            problems.append((_mask(pc.greater(lengths, limit)), f"{kind} value longer than {limit} characters"))
+        # bytes bound characters from above; count characters (slow) only when the bytes pass the limit
+        if (pc.max(pc.binary_length(text)).as_py() or 0) > limit:
+            too_long = pc.greater(pc.utf8_length(text), limit)
+            if pc.any(too_long).as_py():
+                kind = "categorical" if spec.categorical else "textual"
+                problems.append((_mask(too_long), f"{kind} value longer than {limit} characters"))
     if not spec.textual:
-        broken = pc.match_substring_regex(text, r"[\r\n]")
+        broken = pc.or_(pc.match_substring(text, "\n"), pc.match_substring(text, "\r"))
         if pc.any(broken).as_py():
             problems.append(
                 (_mask(broken), "value holds a line break: an unbalanced quote (only textual fields span lines)")

@@ -21,6 +21,8 @@ import io
 import os
 import shutil
 import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +117,12 @@ def _column_hash(column: pa.Array, hash_key: str, lane: int) -> np.ndarray:
 
 
 class VersionBuilder:
-    """Builds one new data version of a dataset in a staging folder under ``folder``."""
+    """Builds one new data version of a dataset in a staging folder under ``folder``.
+
+    :meth:`write` hands each validated batch to one writer thread (hashing its keys, encoding Parquet, the md5
+    of the bytes), so reading and validating the next batch overlaps with it; at most two batches wait.
+    A failure in the writer surfaces at the next :meth:`write` or at :meth:`close_part`.
+    """
 
     def __init__(self, folder: Path, schema: pa.Schema, key_columns: list[str], budget: WriteBudget, part_rows: int):
         self.folder = folder
@@ -127,10 +134,13 @@ class VersionBuilder:
         self.staging = folder / f"{STAGING_PREFIX}{self.version_id}"
         self.final = folder / self.version_id
         self.parts: list[Part] = []
+        self.hashes: list[np.ndarray] = []  # of every row written, in order
         self._writer: pq.ParquetWriter | None = None
         self._file: _MeteredFile | None = None
         self._rows = 0
-        self._hashes: list[np.ndarray] = []
+        self._part_hashes: list[np.ndarray] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[None]] = deque()
 
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -139,30 +149,45 @@ class VersionBuilder:
     def _next_name(self) -> str:
         return f"part-{len(self.parts):05d}.parquet"
 
-    def write(self, table: pa.Table) -> np.ndarray:
-        """Append validated rows; returns their key hashes (rows, 2)."""
+    def write(self, table: pa.Table) -> None:
+        """Queue validated rows for the writer thread."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        while len(self._pending) >= 2:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write_now, table))
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def _write_now(self, table: pa.Table) -> None:
         hashes = key_hashes(table, self.key_columns)
         if self._writer is None:
             self._file = _MeteredFile(self.staging / self._next_name(), self.budget)
             self._writer = pq.ParquetWriter(self._file, self.schema, compression="snappy")
         self._writer.write_table(table.cast(self.schema), row_group_size=max(table.num_rows, 1))
         self._rows += table.num_rows
-        self._hashes.append(hashes)
+        self._part_hashes.append(hashes)
+        self.hashes.append(hashes)
         if self._rows >= self.part_rows:
-            self.close_part()
-        return hashes
+            self._close_part_now()
 
     def close_part(self) -> None:
-        """Finish the part being written (if any) and its key file."""
+        """Wait for the writer thread and finish the part being written (if any) and its key file."""
+        self._drain()
+        self._close_part_now()
+
+    def _close_part_now(self) -> None:
         if self._writer is None or self._file is None:
             return
         self._writer.close()
         self._file.close()
         name = self._file.path.name
-        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros((0, 2), dtype=np.uint64)
+        hashes = np.concatenate(self._part_hashes) if self._part_hashes else np.zeros((0, 2), dtype=np.uint64)
         self._save_keys(name, hashes)
         self.parts.append(Part(name, self._rows, self._file.md5.hexdigest()))
-        self._writer, self._file, self._rows, self._hashes = None, None, 0, []
+        self._writer, self._file, self._rows, self._part_hashes = None, None, 0, []
 
     def _save_keys(self, part_name: str, hashes: np.ndarray) -> None:
         target = self.staging / keys_name(part_name)
@@ -243,10 +268,16 @@ class VersionBuilder:
             self._writer = pq.ParquetWriter(self._file, self.schema, compression="snappy")
             self.close_part()
         os.replace(self.staging, self.final)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         return self.final
 
     def abort(self) -> None:
         """Drop everything this builder wrote."""
+        for pending in self._pending:
+            pending.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         if self._writer is not None:
             try:
                 self._writer.close()
