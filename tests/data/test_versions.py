@@ -159,3 +159,13 @@ def test_dvc_tracking_can_be_turned_off(tmp_path: Path) -> None:
     assert job.status is Status.ACTIVE and "dvcFile" not in job.attributes["dataVersion"]
     assert not (platform.settings.data_root / ".dvc").exists()
     platform.catalog.dispose()
+
+
+def test_records_are_equal_only_when_both_key_hashes_are() -> None:
+    import numpy as np
+
+    from recsmith.data.versions import KeySet, duplicate_mask
+
+    hashes = np.array([[1, 10], [1, 11], [2, 5], [1, 10]], dtype=np.uint64)
+    assert duplicate_mask(hashes).tolist() == [True, False, False, False]  # the last of equal keys is kept
+    assert KeySet(np.array([[1, 11]], dtype=np.uint64)).replaced(hashes).tolist() == [False, True, False, False]

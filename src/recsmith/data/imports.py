@@ -46,12 +46,12 @@ from recsmith.data.schemas import DatasetType
 from recsmith.data.validation import BatchValidator, arrow_schema, check_header
 from recsmith.data.versions import (
     STAGING_PREFIX,
+    KeySet,
     VersionBuilder,
     WriteBudget,
     duplicate_mask,
     parts_of,
     read_keys,
-    replaced_mask,
     version_md5,
 )
 from recsmith.errors import DataValidationError, InvalidInputError, RecsmithError
@@ -232,14 +232,12 @@ def _drop_duplicates(builder: VersionBuilder, hashes: list[np.ndarray]) -> int:
 def _merge_current(builder: VersionBuilder, current: dict[str, Any], hashes: list[np.ndarray]) -> int:
     """Add the current version's parts ahead of the new ones, without the rows the new ones replace; returns
     how many were replaced. Parts that lose nothing are hard-linked."""
-    new = np.concatenate(hashes) if hashes else np.zeros((0, 2), dtype=np.uint64)
-    new_first = pd.Index(new[:, 0])
-    new_pairs = pd.MultiIndex.from_arrays([new[:, 0], new[:, 1]])
+    keys = KeySet(np.concatenate(hashes) if hashes else np.zeros((0, 2), dtype=np.uint64))
     folder, old_parts = parts_of(current)
     fresh = len(builder.parts)
     replaced = 0
     for part in old_parts:
-        lost = replaced_mask(read_keys(folder, part, builder.key_columns), new_pairs, new_first)
+        lost = keys.replaced(read_keys(folder, part, builder.key_columns))
         if lost.any():
             builder.add_filtered(folder, part, ~lost)
             replaced += int(lost.sum())

@@ -331,23 +331,35 @@ def parts_of(version: dict[str, Any]) -> tuple[Path, list[Part]]:
 
 
 def duplicate_mask(hashes: np.ndarray) -> np.ndarray:
-    """True for each row whose key appears again later (keep the last of equal keys)."""
-    first = pd.Series(hashes[:, 0])
-    candidates = first.duplicated(keep=False).to_numpy()
+    """True for each row whose key appears again later (keep the last of equal keys).
+
+    A sort of the first hashes (fast: numpy sorts 64-bit integers with SIMD) finds the few repeated values;
+    only rows with one of those are compared on both hashes.
+    """
+    first = hashes[:, 0]
     mask = np.zeros(len(hashes), dtype=bool)
-    if candidates.any():
-        positions = np.flatnonzero(candidates)
-        pairs = pd.DataFrame({"a": hashes[positions, 0], "b": hashes[positions, 1]})
-        mask[positions] = pairs.duplicated(keep="last").to_numpy()
+    ordered = np.sort(first)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
+        return mask
+    positions = np.flatnonzero(pd.Index(np.unique(repeated)).get_indexer(first) >= 0)
+    pairs = pd.DataFrame({"a": first[positions], "b": hashes[positions, 1]})
+    mask[positions] = pairs.duplicated(keep="last").to_numpy()
     return mask
 
 
-def replaced_mask(old: np.ndarray, new_pairs: pd.MultiIndex, new_first: pd.Index) -> np.ndarray:
-    """True for each row of ``old`` (key hashes) whose key is among the new keys (``new_pairs``)."""
-    candidates = pd.Index(old[:, 0]).isin(new_first)
-    mask = np.zeros(len(old), dtype=bool)
-    if candidates.any():
-        positions = np.flatnonzero(candidates)
-        pairs = pd.MultiIndex.from_arrays([old[positions, 0], old[positions, 1]])
-        mask[positions] = pairs.isin(new_pairs)
-    return mask
+class KeySet:
+    """The keys of the rows an INCREMENTAL import brings, to find the old rows they replace."""
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self._first = pd.Index(np.unique(hashes[:, 0]))
+        self._pairs = pd.MultiIndex.from_arrays([hashes[:, 0], hashes[:, 1]])
+
+    def replaced(self, old: np.ndarray) -> np.ndarray:
+        """True for each row of ``old`` (key hashes) whose key is among these keys."""
+        mask = np.zeros(len(old), dtype=bool)
+        positions = np.flatnonzero(self._first.get_indexer(old[:, 0]) >= 0)
+        if len(positions):
+            pairs = pd.MultiIndex.from_arrays([old[positions, 0], old[positions, 1]])
+            mask[positions] = pairs.isin(self._pairs)
+        return mask
