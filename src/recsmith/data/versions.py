@@ -342,17 +342,26 @@ def duplicate_mask(hashes: np.ndarray) -> np.ndarray:
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if not len(repeated):
         return mask
-    positions = np.flatnonzero(pd.Index(np.unique(repeated)).get_indexer(first) >= 0)
+    repeated = _distinct_sorted(repeated)
+    slot = np.minimum(np.searchsorted(repeated, first), len(repeated) - 1)
+    positions = np.flatnonzero(repeated[slot] == first)
     pairs = pd.DataFrame({"a": first[positions], "b": hashes[positions, 1]})
     mask[positions] = pairs.duplicated(keep="last").to_numpy()
     return mask
+
+
+def _distinct_sorted(ordered: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array."""
+    if not len(ordered):
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
 class KeySet:
     """The keys of the rows an INCREMENTAL import brings, to find the old rows they replace."""
 
     def __init__(self, hashes: np.ndarray) -> None:
-        self._first = pd.Index(np.unique(hashes[:, 0]))
+        self._first = pd.Index(_distinct_sorted(np.sort(hashes[:, 0])))
         self._pairs = pd.MultiIndex.from_arrays([hashes[:, 0], hashes[:, 1]])
 
     def replaced(self, old: np.ndarray) -> np.ndarray:
