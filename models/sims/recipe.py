@@ -62,9 +62,7 @@ class Sims(Recipe):
         "recency_decay": SearchDimension("float", 0.3, 1.0),
     }
 
-    def _fit(
-        self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray
-    ) -> None:
+    def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
         params: SimsParams = self.params  # type: ignore[assignment]
         # keep each user's latest items only: positions counted back from the end of the user's history
         # (rows are ordered by user, then time, so a row's position is its running index)
@@ -121,6 +119,28 @@ class Sims(Recipe):
             scores[row, touched] = acc[touched]
         return scores
 
+    def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
+        """The history item whose weighted similarity added most to each recommended item's score.
+
+        Only the latest ``recent_items`` distinct items score (see :meth:`_score`), so only they can explain;
+        an item none of them is similar to (popularity backfill) gets None.
+        """
+        params: SimsParams = self.params  # type: ignore[assignment]
+        latest = _latest_distinct(history, params.recent_items)
+        if not len(latest) or not len(items):
+            return [None] * len(items)
+        weights = params.recency_decay ** np.arange(len(latest))
+        # contribution[h, k]: weight of history item h times its similarity to recommended item k
+        contribution = np.full((len(latest), len(items)), -np.inf)
+        position = {item: k for k, item in enumerate(items.tolist())}
+        for h, source in enumerate(latest.tolist()):
+            neighbors, sims = self.neighbors_[source], self.similarity_[source]
+            for slot in np.flatnonzero(np.isin(neighbors, items) & np.isfinite(sims)).tolist():
+                contribution[h, position[int(neighbors[slot])]] = weights[h] * float(sims[slot])
+        best = np.argmax(contribution, axis=0)
+        found = np.isfinite(contribution[best, np.arange(len(items))])
+        return [int(latest[b]) if ok else None for b, ok in zip(best.tolist(), found.tolist(), strict=True)]
+
     def similar_items(
         self, item_ids: Sequence[str], n: int = 25, *, filter_items: Collection[str] | None = None
     ) -> list[Recommendation]:
@@ -130,7 +150,7 @@ class Sims(Recipe):
             mask = self._candidate_mask(filter_items, None)
             i = self.item_index_.get(item)
             if i is None:
-                results.append(self._top_n(self._popularity_scores(), mask, n))
+                results.append(self._top_n(self._unscored(), mask, n))
                 continue
             mask[i] = False
             scores = np.full(self.n_items, -np.inf)

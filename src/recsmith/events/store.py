@@ -3,6 +3,11 @@
 An event is accepted only after its transaction has committed, so an accepted event is never lost. Events
 are deduplicated on (dataset group, eventId). Campaigns read a user's newest events per request, which is
 what makes a PutEvents visible at once; training reads all of a group's events as part of its snapshot.
+
+Anonymous events (no userId) belong to their session: a session's anonymous events are the first user's seen
+in that session (before or after them), so a visitor who signs in keeps what they did while anonymous; a
+session that has seen no user yet is its own identity, and its ``sessionId`` serves as the user id. Serving
+(:meth:`EventStore.identity_events`) and training (:meth:`EventStore.events_frame`) attribute the same way.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint, and_, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
 from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from recsmith.db import make_engine
@@ -100,49 +105,83 @@ class EventStore:
         return len(inserted)
 
     def recent_items(self, dataset_group_arn: str, user_id: str, limit: int = 200) -> list[str]:
-        """The user's latest item ids from PutEvents, oldest first (at most ``limit``)."""
-        query = (
-            select(EventRow.item_id)
-            .where(
-                EventRow.dataset_group_arn == dataset_group_arn,
-                EventRow.user_id == user_id,
-                EventRow.item_id.is_not(None),
-            )
-            .order_by(EventRow.id.desc())
-            .limit(limit)
-        )
-        with self._engine.connect() as connection:
-            items = [str(row[0]) for row in connection.execute(query)]
-        return items[::-1]
+        """The user's latest item ids from PutEvents (anonymous session events included), oldest first."""
+        return [item for item, _ in self.identity_events(dataset_group_arn, user_id, limit)]
 
     def user_events(self, dataset_group_arn: str, user_id: str) -> list[tuple[str, str]]:
         """Every PutEvents ``(item id, event type)`` of a user with an item, oldest first (no cap; filters)."""
+        return self.identity_events(dataset_group_arn, user_id)
+
+    def identity_events(self, dataset_group_arn: str, user_id: str, limit: int | None = None) -> list[tuple[str, str]]:
+        """``(item id, event type)`` of the events that belong to ``user_id``, oldest first (the latest ``limit``).
+
+        They are the user's own events, the anonymous events of sessions whose first user is ``user_id``, and,
+        when ``user_id`` is a session id of a session that has seen no user, that session's events.
+        """
+        mine, other, anyone = aliased(EventRow), aliased(EventRow), aliased(EventRow)
+        group = EventRow.dataset_group_arn == dataset_group_arn
+        # sessions whose first user is user_id: the user is in them, and no other user came before
+        owned = select(mine.session_id).where(
+            mine.dataset_group_arn == dataset_group_arn,
+            mine.user_id == user_id,
+            ~exists().where(
+                other.dataset_group_arn == dataset_group_arn,
+                other.session_id == mine.session_id,
+                other.user_id.is_not(None),
+                other.user_id != user_id,
+                other.id < mine.id,
+            ),
+        )
+        unclaimed_session = and_(
+            EventRow.session_id == user_id,
+            ~exists().where(
+                anyone.dataset_group_arn == dataset_group_arn,
+                anyone.session_id == user_id,
+                anyone.user_id.is_not(None),
+            ),
+        )
         query = (
             select(EventRow.item_id, EventRow.event_type)
             .where(
-                EventRow.dataset_group_arn == dataset_group_arn,
-                EventRow.user_id == user_id,
+                group,
                 EventRow.item_id.is_not(None),
+                or_(
+                    EventRow.user_id == user_id,
+                    and_(EventRow.user_id.is_(None), or_(EventRow.session_id.in_(owned), unclaimed_session)),
+                ),
             )
-            .order_by(EventRow.id)
+            .order_by(EventRow.id.desc())
         )
+        if limit is not None:
+            query = query.limit(limit)
         with self._engine.connect() as connection:
-            return [(str(item), str(kind)) for item, kind in connection.execute(query)]
+            rows = [(str(item), str(kind)) for item, kind in connection.execute(query)]
+        return rows[::-1]
 
     def events_frame(self, dataset_group_arn: str) -> pd.DataFrame:
-        """A group's events with a user and an item, as interactions rows (USER_ID, ITEM_ID, TIMESTAMP, ...)."""
+        """A group's events with an item, as interactions rows (USER_ID, ITEM_ID, TIMESTAMP, ...).
+
+        An anonymous event's USER_ID is its session's first user, or the session id while it has none.
+        """
         query = (
-            select(EventRow.user_id, EventRow.item_id, EventRow.sent_at, EventRow.event_type, EventRow.event_value)
-            .where(
-                EventRow.dataset_group_arn == dataset_group_arn,
-                EventRow.user_id.is_not(None),
-                EventRow.item_id.is_not(None),
+            select(
+                EventRow.user_id,
+                EventRow.session_id,
+                EventRow.item_id,
+                EventRow.sent_at,
+                EventRow.event_type,
+                EventRow.event_value,
             )
+            .where(EventRow.dataset_group_arn == dataset_group_arn)
             .order_by(EventRow.id)
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).all()
-        frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE])
+        events = pd.DataFrame(rows, columns=[USER_ID, "SESSION_ID", ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE])
+        first_user = events.dropna(subset=[USER_ID]).groupby("SESSION_ID", sort=False)[USER_ID].first()
+        owner = events["SESSION_ID"].map(first_user).fillna(events["SESSION_ID"])
+        events[USER_ID] = events[USER_ID].fillna(owner)
+        frame = events.dropna(subset=[ITEM_ID]).drop(columns="SESSION_ID").reset_index(drop=True)
         frame[TIMESTAMP] = frame[TIMESTAMP].astype("float64").astype("int64")
         return frame
 
