@@ -42,7 +42,7 @@ def test_interleave_keeps_both_orders_and_fills_when_one_side_runs_short() -> No
 @pytest.mark.parametrize(
     ("promotions", "message"),
     [
-        ([{"name": "a", "percentPromotedItems": 10, "filterArn": "f"}] * 2, "at 'promotions' .*less than or equal to 1"),
+        ([{"name": "a", "percentPromotedItems": 9, "filterArn": "f"}] * 2, "'promotions' .*less than or equal to 1"),
         ([{"name": "a", "percentPromotedItems": 0, "filterArn": "f"}], "Value '0' at 'promotions.1.member.percent"),
         ([{"name": "a", "percentPromotedItems": 101, "filterArn": "f"}], "less than or equal to 100"),
         ([{"name": "-a", "percentPromotedItems": 5, "filterArn": "f"}], "regular expression pattern"),
