@@ -18,9 +18,24 @@ from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint, and_, exists, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    exists,
+    func,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from recsmith.db import make_engine
@@ -72,6 +87,55 @@ class StoredEvent(BaseModel):
     impression: list[str] = Field(default_factory=list)
 
 
+_NO_LIMIT = 2**62
+
+
+def _identity_query() -> Select[Any]:
+    """The events of one identity (see :meth:`EventStore.identity_events`), built once with bound parameters
+    ``group``, ``user`` and ``limit``: building it per request cost more than running it.
+
+    Three indexed branches rather than one OR, which would scan the whole group; ``user_id`` is tested through
+    ``coalesce`` where the planner should look events up by session rather than among all anonymous events.
+    """
+    events = EventRow.__table__
+    mine, other, anyone = events.alias("mine"), events.alias("other"), events.alias("anyone")
+    group, user = bindparam("group", type_=String), bindparam("user", type_=String)
+    # sessions whose first user is the user: the user is in them, and no other user came before
+    owned = select(mine.c.session_id).where(
+        mine.c.dataset_group_arn == group,
+        mine.c.user_id == user,
+        ~exists().where(
+            other.c.dataset_group_arn == group,
+            other.c.session_id == mine.c.session_id,
+            other.c.user_id.is_not(None),
+            other.c.user_id != user,
+            other.c.id < mine.c.id,
+        ),
+    )
+    # the identity is a session that has seen no user yet
+    unclaimed = and_(
+        events.c.session_id == user,
+        ~exists().where(
+            anyone.c.dataset_group_arn == group,
+            anyone.c.session_id == user,
+            func.coalesce(anyone.c.user_id, "") != "",
+        ),
+    )
+    columns = (events.c.id, events.c.item_id, events.c.event_type)
+    in_group = and_(events.c.dataset_group_arn == group, events.c.item_id.is_not(None))
+    anonymous = func.coalesce(events.c.user_id, "") == ""
+    branches = union_all(
+        select(*columns).where(in_group, events.c.user_id == user),
+        select(*columns).where(in_group, anonymous, events.c.session_id.in_(owned)),
+        select(*columns).where(in_group, anonymous, unclaimed),
+    ).subquery()
+    return (
+        select(branches.c.item_id, branches.c.event_type)
+        .order_by(branches.c.id.desc())
+        .limit(bindparam("limit", type_=BigInteger))  # type: ignore[arg-type]
+    )
+
+
 class EventStore:
     """Append events durably; read a user's latest items; export a group's events for training."""
 
@@ -118,44 +182,9 @@ class EventStore:
         They are the user's own events, the anonymous events of sessions whose first user is ``user_id``, and,
         when ``user_id`` is a session id of a session that has seen no user, that session's events.
         """
-        mine, other, anyone = aliased(EventRow), aliased(EventRow), aliased(EventRow)
-        group = EventRow.dataset_group_arn == dataset_group_arn
-        # sessions whose first user is user_id: the user is in them, and no other user came before
-        owned = select(mine.session_id).where(
-            mine.dataset_group_arn == dataset_group_arn,
-            mine.user_id == user_id,
-            ~exists().where(
-                other.dataset_group_arn == dataset_group_arn,
-                other.session_id == mine.session_id,
-                other.user_id.is_not(None),
-                other.user_id != user_id,
-                other.id < mine.id,
-            ),
-        )
-        unclaimed_session = and_(
-            EventRow.session_id == user_id,
-            ~exists().where(
-                anyone.dataset_group_arn == dataset_group_arn,
-                anyone.session_id == user_id,
-                anyone.user_id.is_not(None),
-            ),
-        )
-        query = (
-            select(EventRow.item_id, EventRow.event_type)
-            .where(
-                group,
-                EventRow.item_id.is_not(None),
-                or_(
-                    EventRow.user_id == user_id,
-                    and_(EventRow.user_id.is_(None), or_(EventRow.session_id.in_(owned), unclaimed_session)),
-                ),
-            )
-            .order_by(EventRow.id.desc())
-        )
-        if limit is not None:
-            query = query.limit(limit)
+        params = {"group": dataset_group_arn, "user": user_id, "limit": _NO_LIMIT if limit is None else limit}
         with self._engine.connect() as connection:
-            rows = [(str(item), str(kind)) for item, kind in connection.execute(query)]
+            rows = [(str(item), str(kind)) for item, kind in connection.execute(_IDENTITY_QUERY, params)]
         return rows[::-1]
 
     def events_frame(self, dataset_group_arn: str) -> pd.DataFrame:
@@ -189,6 +218,9 @@ class EventStore:
         with self._engine.connect() as connection:
             rows = connection.execute(select(EventRow.id).where(EventRow.dataset_group_arn == dataset_group_arn)).all()
         return len(rows)
+
+
+_IDENTITY_QUERY = _identity_query()
 
 
 def properties_json(properties: str | dict[str, Any] | None) -> str | None:
