@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--items", type=int, default=3_000)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--profile", action="store_true", help="also print where a promoted request spends time")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-response-"))
     platform = Platform(Settings(home=root / "home"))
@@ -144,6 +145,14 @@ def main() -> None:
     rows.append(
         ("reasons: sims _explain per answer", _timed(lambda k: recipe._explain(histories[k], chosen[k]), args.requests))
     )
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda: [recs(promotions=promotion)(k) for k in range(args.requests)])
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
     base = {"event": rows[0][1][0], "recs": rows[2][1][0]}
     print(f"\n{len(batch)} events in the store; {args.requests} requests each; machine shared with other jobs\n")

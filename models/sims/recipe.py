@@ -131,12 +131,14 @@ class Sims(Recipe):
             return [None] * len(items)
         weights = params.recency_decay ** np.arange(len(latest))
         # contribution[h, k]: weight of history item h times its similarity to recommended item k
+        position = np.full(self.n_items, -1, dtype=np.int64)
+        position[items] = np.arange(len(items))
+        slots = position[self.neighbors_[latest]]
+        sims = self.similarity_[latest].astype(np.float64) * weights[:, None]
+        valid = (slots >= 0) & np.isfinite(sims)
         contribution = np.full((len(latest), len(items)), -np.inf)
-        position = {item: k for k, item in enumerate(items.tolist())}
-        for h, source in enumerate(latest.tolist()):
-            neighbors, sims = self.neighbors_[source], self.similarity_[source]
-            for slot in np.flatnonzero(np.isin(neighbors, items) & np.isfinite(sims)).tolist():
-                contribution[h, position[int(neighbors[slot])]] = weights[h] * float(sims[slot])
+        rows = np.broadcast_to(np.arange(len(latest))[:, None], slots.shape)
+        contribution[rows[valid], slots[valid]] = sims[valid]
         best = np.argmax(contribution, axis=0)
         found = np.isfinite(contribution[best, np.arange(len(items))])
         return [int(latest[b]) if ok else None for b, ok in zip(best.tolist(), found.tolist(), strict=True)]
