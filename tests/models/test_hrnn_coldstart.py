@@ -61,9 +61,10 @@ def test_exploration_survives_save_load_and_put_items(fitted: Recipe, tmp_path: 
     loaded = Recipe.load(fitted.save(tmp_path / "model"))
     assert loaded.recommend(["u0", "u5"], 10) == fitted.recommend(["u0", "u5"], 10)
     newest = int(with_creation_times().interactions[TIMESTAMP].max())
-    added = loaded.add_items(  # type: ignore[attr-defined]
-        pd.DataFrame({ITEM_ID: ["fresh", "stale"], "GENRES": ["genre0|film"] * 2, CREATION_TIMESTAMP: [newest, newest - 365 * DAY]})
+    late = pd.DataFrame(
+        {ITEM_ID: ["fresh", "stale"], "GENRES": ["genre0|film"] * 2, CREATION_TIMESTAMP: [newest, newest - 365 * DAY]}
     )
+    added = loaded.add_items(late)  # type: ignore[attr-defined]
     assert added == ["fresh", "stale"]
     assert "fresh" in loaded.exploration_items()  # type: ignore[attr-defined]
     assert "stale" not in loaded.exploration_items()  # type: ignore[attr-defined]
