@@ -18,9 +18,9 @@ method is trained and evaluated in a child process of its own, so its peak RSS (
 data and imports included) is its own. The recipes that use metadata get ITEMS from ``movies.csv`` (genres,
 ``|``-separated, and the year from the title).
 
-A row marked LEAK is not a baseline: it is the last-item co-occurrence (whole histories) fitted on train AND test rows, the only
-way we found to reproduce issue 3's last-item figure (NDCG@10 0.095); it is printed to show that, and never
-counted as the best baseline.
+A row marked LEAK is not a baseline: it is the last-item co-occurrence (whole histories) fitted on train AND
+test rows, the only way we found to reproduce issue 3's last-item figure (NDCG@10 0.095); it is printed to show
+that, and never counted as the best baseline.
 
     .venv/bin/python bench/accuracy.py [--data ../shared/data/ml-latest-small] [--seeds 3] [--recipes a,b]
         [--max-users N] [--ties hash|file]
