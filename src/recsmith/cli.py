@@ -132,6 +132,24 @@ def _put_events(platform: Platform, args: argparse.Namespace) -> Any:
     return {"eventsStored": stored}
 
 
+def _put_users(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_users
+
+    users = _json_arg(args.users, "--users")
+    if not isinstance(users, list):
+        raise InvalidInputError('--users must be a JSON list of {"userId", "properties"} records')
+    return {"usersStored": put_users(platform, args.dataset_arn, users)}
+
+
+def _put_items(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_items
+
+    items = _json_arg(args.items, "--items")
+    if not isinstance(items, list):
+        raise InvalidInputError('--items must be a JSON list of {"itemId", "properties"} records')
+    return {"itemsStored": put_items(platform, args.dataset_arn, items)}
+
+
 def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.training.solutions import create_solution, parse_solution_config
 
@@ -462,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--user-id")
     sub.add_argument("--session-id", required=True)
     sub.add_argument("--event-list", required=True, help="JSON list of events (or file://path)")
+    sub = command("put-users", _put_users, "Add or replace 1-10 users' metadata (a USERS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--users", required=True, help='JSON list of {"userId", "properties"} (or file://path)')
+    sub = command("put-items", _put_items, "Add or replace 1-10 items' metadata (an ITEMS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--items", required=True, help='JSON list of {"itemId", "properties"} (or file://path)')
     sub = command("create-solution", _create_solution, "Create a solution (recipe or AutoML).")
     sub.add_argument("--name", required=True)
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
