@@ -153,8 +153,16 @@ class CampaignService:
         context: dict[str, str] | None = None,
         filterArn: str | None = None,
         filterValues: dict[str, str] | None = None,
+        promotions: list[dict[str, Any]] | None = None,
+        metadataColumns: dict[str, list[str]] | None = None,
+        sessionId: str | None = None,
     ) -> dict[str, Any]:
-        """GetRecommendations: items for ``userId``, or items related to ``itemId``."""
+        """GetRecommendations: items for ``userId``, or items related to ``itemId``.
+
+        ``promotions`` and ``metadataColumns`` are Personalize's; ``sessionId`` (recsmith's) asks for an
+        anonymous visitor by its session when no ``userId`` is given, as passing the session id as
+        ``userId`` does.
+        """
 
         def call() -> dict[str, Any]:
             if not campaignArn:
@@ -163,12 +171,14 @@ class CampaignService:
                 self.platform,
                 self.holder,
                 campaignArn,
-                user_id=userId,
+                user_id=userId or (sessionId if not itemId else None),
                 item_id=itemId,
                 num_results=numResults,
                 context=context,
                 filter_arn=filterArn,
                 filter_values=filterValues,
+                promotions=promotions,
+                metadata_columns=metadataColumns,
             )
 
         return _answer(call)
@@ -182,6 +192,7 @@ class CampaignService:
         context: dict[str, str] | None = None,
         filterArn: str | None = None,
         filterValues: dict[str, str] | None = None,
+        metadataColumns: dict[str, list[str]] | None = None,
     ) -> dict[str, Any]:
         """GetPersonalizedRanking: ``inputList`` re-ordered for ``userId``; unknown items go last."""
 
@@ -195,6 +206,7 @@ class CampaignService:
                 context=context,
                 filter_arn=filterArn,
                 filter_values=filterValues,
+                metadata_columns=metadataColumns,
             )
 
         return _answer(call)

@@ -103,6 +103,18 @@ def _create_dataset_import_job(platform: Platform, args: argparse.Namespace) -> 
     return {"datasetImportJobArn": job.arn, "status": job.status.value}
 
 
+def _update_dataset(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.datasets import update_dataset
+
+    return {"datasetArn": update_dataset(platform, args.dataset, args.schema).arn}
+
+
+def _push_data_versions(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.dvc_tracking import push_versions
+
+    return push_versions(platform.settings.data_root, args.remote or platform.settings.dvc_remote)
+
+
 def _create_event_tracker(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.events.tracker import create_event_tracker
 
@@ -286,12 +298,14 @@ def _get_recommendations(platform: Platform, args: argparse.Namespace) -> Any:
         platform,
         holder,
         campaign.arn,
-        user_id=args.user_id,
+        user_id=args.user_id or args.session_id,
         item_id=args.item_id,
         num_results=args.num_results,
         context=context,
         filter_arn=args.filter_arn,
         filter_values=_filter_values(args),
+        promotions=_json_arg(args.promotions, "--promotions") if args.promotions else None,
+        metadata_columns=_metadata_columns(args),
     )
 
 
@@ -313,6 +327,7 @@ def _get_personalized_ranking(platform: Platform, args: argparse.Namespace) -> A
         input_list=items,
         filter_arn=args.filter_arn,
         filter_values=_filter_values(args),
+        metadata_columns=_metadata_columns(args),
     )
 
 
@@ -367,6 +382,10 @@ def _describe(noun: str) -> Handler:
     resource_type, key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        if resource_type is ResourceType.DATASET_IMPORT_JOB:
+            from recsmith.data.imports import reap_interrupted_import_jobs
+
+            reap_interrupted_import_jobs(platform)
         resource = platform.catalog.get(resource_type, args.arn)
         out: dict[str, Any] = {key: resource.describe()}
         if resource_type is ResourceType.CAMPAIGN:
@@ -380,6 +399,10 @@ def _list(noun: str) -> Handler:
     resource_type, _key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        if resource_type is ResourceType.DATASET_IMPORT_JOB:
+            from recsmith.data.imports import reap_interrupted_import_jobs
+
+            reap_interrupted_import_jobs(platform)
         group = getattr(args, "dataset_group_arn", None)
         group_arn = platform.catalog.get(ResourceType.DATASET_GROUP, group).arn if group else None
         resources = platform.catalog.list(resource_type, dataset_group_arn=group_arn)
@@ -406,6 +429,14 @@ def _delete(noun: str) -> Handler:
 
 
 # ------------------------------------------------------------------- parser
+def _metadata_columns(args: argparse.Namespace) -> Any:
+    return _json_arg(args.metadata_columns, "--metadata-columns") if args.metadata_columns else None
+
+
+def _metadata_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--metadata-columns", help='JSON object of ITEMS fields to return, e.g. {"ITEMS": ["GENRES"]}')
+
+
 def _filter_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--filter-arn", "--filter", dest="filter_arn", help="filter ARN or name")
     sub.add_argument("--filter-values", help='JSON object of parameter values, e.g. {"GENRE": "\\"comedy\\""}')
@@ -431,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
     sub.add_argument("--dataset-type", required=True, help="INTERACTIONS, ITEMS or USERS")
     sub.add_argument("--schema", "--schema-arn", dest="schema", required=True)
+    sub = command("update-dataset", _update_dataset, "Bind a dataset to a schema that adds nullable fields.")
+    sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
+    sub.add_argument("--schema", "--schema-arn", dest="schema", required=True)
+    sub = command("push-data-versions", _push_data_versions, "dvc push every data version to the DVC remote.")
+    sub.add_argument("--remote", help="DVC remote URL or folder; default RECSMITH_DVC_REMOTE")
     sub = command("create-dataset-import-job", _create_dataset_import_job, "Import a CSV/Parquet file.")
     sub.add_argument("--job-name")
     sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
@@ -491,13 +527,20 @@ def build_parser() -> argparse.ArgumentParser:
     who = sub.add_mutually_exclusive_group(required=True)
     who.add_argument("--user-id")
     who.add_argument("--item-id")
+    who.add_argument("--session-id", help="an anonymous visitor's session (its events are the history)")
     sub.add_argument("--num-results", type=int, default=25)
     sub.add_argument("--context", help="JSON object")
+    sub.add_argument(
+        "--promotions",
+        help='JSON list of at most 1 {"name", "percentPromotedItems", "filterArn", "filterValues"}',
+    )
+    _metadata_flag(sub)
     _filter_flags(sub)
     sub = command("get-personalized-ranking", _get_personalized_ranking, "Rank a list of items for a user.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--user-id", required=True)
     sub.add_argument("--input-list", required=True, help="JSON list or comma-separated item ids")
+    _metadata_flag(sub)
     _filter_flags(sub)
     sub = command("create-batch-inference-job", _create_batch_inference_job, "Batch recommendations.")
     sub.add_argument("--job-name")

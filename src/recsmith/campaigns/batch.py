@@ -131,7 +131,7 @@ class _LineFilter:
             current_item=str(request["itemId"]) if request.get("itemId") else None,
         )
         if candidates is None:
-            return set(decision.blocked_among(recipe.item_ids_))
+            return set(decision.blocked_among(recipe.item_ids_))  # a copy per line
         return decision.blocked(candidates)
 
 

@@ -722,22 +722,21 @@ class FilterDecision:
 
     include: frozenset[str] | None
     exclude: frozenset[str]
-    _blocked: dict[int, tuple[np.ndarray, frozenset[str]]] = field(
+    _blocked: dict[int, tuple[np.ndarray, set[str]]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
 
-    def blocked_among(self, item_ids: np.ndarray) -> frozenset[str]:
+    def blocked_among(self, item_ids: np.ndarray) -> set[str]:
         """The ids of a model's catalogue (``item_ids``) the filter removes, remembered per catalogue, so a
-        cached decision costs nothing the second time."""
+        cached decision costs nothing the second time. The set is shared between requests: read it only."""
         cached = self._blocked.get(id(item_ids))
         if cached is not None and cached[0] is item_ids:
             return cached[1]
         blocked = set(self.exclude)
         if self.include is not None:
             blocked.update(item_ids[~np.isin(item_ids, list(self.include))].tolist())
-        frozen = frozenset(blocked)
-        self._blocked[id(item_ids)] = (item_ids, frozen)
-        return frozen
+        self._blocked[id(item_ids)] = (item_ids, blocked)
+        return blocked
 
     def allows(self, item_id: str) -> bool:
         return item_id not in self.exclude and (self.include is None or item_id in self.include)

@@ -3,6 +3,11 @@
 An event is accepted only after its transaction has committed, so an accepted event is never lost. Events
 are deduplicated on (dataset group, eventId). Campaigns read a user's newest events per request, which is
 what makes a PutEvents visible at once; training reads all of a group's events as part of its snapshot.
+
+Anonymous events (no userId) belong to their session: a session's anonymous events are the first user's seen
+in that session (before or after them), so a visitor who signs in keeps what they did while anonymous; a
+session that has seen no user yet is its own identity, and its ``sessionId`` serves as the user id. Serving
+(:meth:`EventStore.identity_events`) and training (:meth:`EventStore.events_frame`) attribute the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +22,22 @@ from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    Select,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    exists,
+    func,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -93,6 +113,55 @@ class StoredEvent(BaseModel):
     properties: str | None = None
     recommendation_id: str | None = None
     impression: list[str] = Field(default_factory=list)
+
+
+_NO_LIMIT = 2**62
+
+
+def _identity_query() -> Select[Any]:
+    """The events of one identity (see :meth:`EventStore.identity_events`), built once with bound parameters
+    ``group``, ``user`` and ``limit``: building it per request cost more than running it.
+
+    Three indexed branches rather than one OR, which would scan the whole group; ``user_id`` is tested through
+    ``coalesce`` where the planner should look events up by session rather than among all anonymous events.
+    """
+    events = EventRow.__table__
+    mine, other, anyone = events.alias("mine"), events.alias("other"), events.alias("anyone")
+    group, user = bindparam("group", type_=String), bindparam("user", type_=String)
+    # sessions whose first user is the user: the user is in them, and no other user came before
+    owned = select(mine.c.session_id).where(
+        mine.c.dataset_group_arn == group,
+        mine.c.user_id == user,
+        ~exists().where(
+            other.c.dataset_group_arn == group,
+            other.c.session_id == mine.c.session_id,
+            other.c.user_id.is_not(None),
+            other.c.user_id != user,
+            other.c.id < mine.c.id,
+        ),
+    )
+    # the identity is a session that has seen no user yet
+    unclaimed = and_(
+        events.c.session_id == user,
+        ~exists().where(
+            anyone.c.dataset_group_arn == group,
+            anyone.c.session_id == user,
+            func.coalesce(anyone.c.user_id, "") != "",
+        ),
+    )
+    columns = (events.c.id, events.c.item_id, events.c.event_type)
+    in_group = and_(events.c.dataset_group_arn == group, events.c.item_id.is_not(None))
+    anonymous = func.coalesce(events.c.user_id, "") == ""
+    branches = union_all(
+        select(*columns).where(in_group, events.c.user_id == user),
+        select(*columns).where(in_group, anonymous, events.c.session_id.in_(owned)),
+        select(*columns).where(in_group, anonymous, unclaimed),
+    ).subquery()
+    return (
+        select(branches.c.item_id, branches.c.event_type)
+        .order_by(branches.c.id.desc())
+        .limit(bindparam("limit", type_=BigInteger))  # type: ignore[arg-type]
+    )
 
 
 @dataclass
@@ -223,49 +292,48 @@ class EventStore:
         return _GroupCommit(commit)
 
     def recent_items(self, dataset_group_arn: str, user_id: str, limit: int = 200) -> list[str]:
-        """The user's latest item ids from PutEvents, oldest first (at most ``limit``)."""
-        query = (
-            select(EventRow.item_id)
-            .where(
-                EventRow.dataset_group_arn == dataset_group_arn,
-                EventRow.user_id == user_id,
-                EventRow.item_id.is_not(None),
-            )
-            .order_by(EventRow.id.desc())
-            .limit(limit)
-        )
-        with self._engine.connect() as connection:
-            items = [str(row[0]) for row in connection.execute(query)]
-        return items[::-1]
+        """The user's latest item ids from PutEvents (anonymous session events included), oldest first."""
+        return [item for item, _ in self.identity_events(dataset_group_arn, user_id, limit)]
 
     def user_events(self, dataset_group_arn: str, user_id: str) -> list[tuple[str, str]]:
         """Every PutEvents ``(item id, event type)`` of a user with an item, oldest first (no cap; filters)."""
-        query = (
-            select(EventRow.item_id, EventRow.event_type)
-            .where(
-                EventRow.dataset_group_arn == dataset_group_arn,
-                EventRow.user_id == user_id,
-                EventRow.item_id.is_not(None),
-            )
-            .order_by(EventRow.id)
-        )
+        return self.identity_events(dataset_group_arn, user_id)
+
+    def identity_events(self, dataset_group_arn: str, user_id: str, limit: int | None = None) -> list[tuple[str, str]]:
+        """``(item id, event type)`` of the events that belong to ``user_id``, oldest first (the latest ``limit``).
+
+        They are the user's own events, the anonymous events of sessions whose first user is ``user_id``, and,
+        when ``user_id`` is a session id of a session that has seen no user, that session's events.
+        """
+        params = {"group": dataset_group_arn, "user": user_id, "limit": _NO_LIMIT if limit is None else limit}
         with self._engine.connect() as connection:
-            return [(str(item), str(kind)) for item, kind in connection.execute(query)]
+            rows = [(str(item), str(kind)) for item, kind in connection.execute(_IDENTITY_QUERY, params)]
+        return rows[::-1]
 
     def events_frame(self, dataset_group_arn: str) -> pd.DataFrame:
-        """A group's events with a user and an item, as interactions rows (USER_ID, ITEM_ID, TIMESTAMP, ...)."""
+        """A group's events with an item, as interactions rows (USER_ID, ITEM_ID, TIMESTAMP, ...).
+
+        An anonymous event's USER_ID is its session's first user, or the session id while it has none.
+        """
         query = (
-            select(EventRow.user_id, EventRow.item_id, EventRow.sent_at, EventRow.event_type, EventRow.event_value)
-            .where(
-                EventRow.dataset_group_arn == dataset_group_arn,
-                EventRow.user_id.is_not(None),
-                EventRow.item_id.is_not(None),
+            select(
+                EventRow.user_id,
+                EventRow.session_id,
+                EventRow.item_id,
+                EventRow.sent_at,
+                EventRow.event_type,
+                EventRow.event_value,
             )
+            .where(EventRow.dataset_group_arn == dataset_group_arn)
             .order_by(EventRow.id)
         )
         with self._engine.connect() as connection:
             rows = connection.execute(query).all()
-        frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE])
+        events = pd.DataFrame(rows, columns=[USER_ID, "SESSION_ID", ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE])
+        first_user = events.dropna(subset=[USER_ID]).groupby("SESSION_ID", sort=False)[USER_ID].first()
+        owner = events["SESSION_ID"].map(first_user).fillna(events["SESSION_ID"])
+        events[USER_ID] = events[USER_ID].fillna(owner)
+        frame = events.dropna(subset=[ITEM_ID]).drop(columns="SESSION_ID").reset_index(drop=True)
         frame[TIMESTAMP] = frame[TIMESTAMP].astype("float64").astype("int64")
         return frame
 
@@ -315,6 +383,9 @@ def _rows(events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
         row["impression"] = "|".join(event.impression) if event.impression else None
         rows.append(row)
     return rows
+
+
+_IDENTITY_QUERY = _identity_query()
 
 
 def properties_json(properties: str | dict[str, Any] | None) -> str | None:
