@@ -169,3 +169,5 @@ def test_records_are_equal_only_when_both_key_hashes_are() -> None:
     hashes = np.array([[1, 10], [1, 11], [2, 5], [1, 10]], dtype=np.uint64)
     assert duplicate_mask(hashes).tolist() == [True, False, False, False]  # the last of equal keys is kept
     assert KeySet(np.array([[1, 11]], dtype=np.uint64)).replaced(hashes).tolist() == [False, True, False, False]
+    colliding = np.array([[1, 11], [1, 12]], dtype=np.uint64)  # two new keys share a first hash
+    assert KeySet(colliding).replaced(hashes).tolist() == [False, True, False, False]

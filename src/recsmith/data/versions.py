@@ -370,14 +370,19 @@ class KeySet:
     """The keys of the rows an INCREMENTAL import brings, to find the old rows they replace."""
 
     def __init__(self, hashes: np.ndarray) -> None:
-        self._first = pd.Index(_distinct_sorted(np.sort(hashes[:, 0])))
-        self._pairs = pd.MultiIndex.from_arrays([hashes[:, 0], hashes[:, 1]])
+        order = np.argsort(hashes[:, 0], kind="stable")
+        self._first = hashes[order, 0]
+        self._second = hashes[order, 1]
+        # the first hashes are distinct unless two new keys collide on them (about never): then compare pairs
+        self._index = pd.Index(self._first)
+        self._pairs = None if self._index.is_unique else pd.MultiIndex.from_arrays([hashes[:, 0], hashes[:, 1]])
 
     def replaced(self, old: np.ndarray) -> np.ndarray:
         """True for each row of ``old`` (key hashes) whose key is among these keys."""
+        if self._pairs is not None:
+            return np.asarray(pd.MultiIndex.from_arrays([old[:, 0], old[:, 1]]).isin(self._pairs))
+        slot = self._index.get_indexer(old[:, 0])
+        found = slot >= 0
         mask = np.zeros(len(old), dtype=bool)
-        positions = np.flatnonzero(self._first.get_indexer(old[:, 0]) >= 0)
-        if len(positions):
-            pairs = pd.MultiIndex.from_arrays([old[positions, 0], old[positions, 1]])
-            mask[positions] = pairs.isin(self._pairs)
+        mask[found] = self._second[slot[found]] == old[found, 1]
         return mask
