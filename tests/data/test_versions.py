@@ -96,7 +96,11 @@ def test_put_events_survive_a_full_import(tmp_path: Path) -> None:
     platform.events.dispose()
 
 
-def test_update_dataset_adds_a_column_and_old_data_stays_valid(tmp_path: Path) -> None:
+def test_update_dataset_adds_a_column_and_old_data_stays_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recsmith.cli import main
+
     platform = _platform(tmp_path / "home")
     create_dataset_import_job(platform, "one", "shop-interactions", _files(tmp_path / "a", {"a.csv": "u1,i1,1,x\n"}))
     wider = json.loads(json.dumps(INTERACTIONS_SCHEMA))
@@ -112,7 +116,10 @@ def test_update_dataset_adds_a_column_and_old_data_stays_valid(tmp_path: Path) -
         update_dataset(platform, "shop-interactions", "required")
     with pytest.raises(SchemaError, match="drops field EVENT_TYPE; an update can only add fields"):
         update_dataset(platform, "shop-interactions", "narrower")
-    update_dataset(platform, "shop-interactions", "wider")
+    monkeypatch.setenv("RECSMITH_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    assert main(["update-dataset", "--dataset", "shop-interactions", "--schema", "wider"]) == 0
+    assert json.loads(capsys.readouterr().out)["datasetArn"].endswith(":dataset/shop/INTERACTIONS")
     more = tmp_path / "b.csv"
     more.write_text("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,DEVICE\nu2,i2,2,x,phone\n")
     job = create_dataset_import_job(platform, "two", "shop-interactions", str(more), "INCREMENTAL")
