@@ -132,6 +132,24 @@ def _put_events(platform: Platform, args: argparse.Namespace) -> Any:
     return {"eventsStored": stored}
 
 
+def _put_users(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_users
+
+    users = _json_arg(args.users, "--users")
+    if not isinstance(users, list):
+        raise InvalidInputError('--users must be a JSON list of {"userId", "properties"} records')
+    return {"usersStored": put_users(platform, args.dataset_arn, users)}
+
+
+def _put_items(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_items
+
+    items = _json_arg(args.items, "--items")
+    if not isinstance(items, list):
+        raise InvalidInputError('--items must be a JSON list of {"itemId", "properties"} records')
+    return {"itemsStored": put_items(platform, args.dataset_arn, items)}
+
+
 def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.training.solutions import create_solution, parse_solution_config
 
@@ -280,12 +298,14 @@ def _get_recommendations(platform: Platform, args: argparse.Namespace) -> Any:
         platform,
         holder,
         campaign.arn,
-        user_id=args.user_id,
+        user_id=args.user_id or args.session_id,
         item_id=args.item_id,
         num_results=args.num_results,
         context=context,
         filter_arn=args.filter_arn,
         filter_values=_filter_values(args),
+        promotions=_json_arg(args.promotions, "--promotions") if args.promotions else None,
+        metadata_columns=_metadata_columns(args),
     )
 
 
@@ -307,6 +327,7 @@ def _get_personalized_ranking(platform: Platform, args: argparse.Namespace) -> A
         input_list=items,
         filter_arn=args.filter_arn,
         filter_values=_filter_values(args),
+        metadata_columns=_metadata_columns(args),
     )
 
 
@@ -408,6 +429,14 @@ def _delete(noun: str) -> Handler:
 
 
 # ------------------------------------------------------------------- parser
+def _metadata_columns(args: argparse.Namespace) -> Any:
+    return _json_arg(args.metadata_columns, "--metadata-columns") if args.metadata_columns else None
+
+
+def _metadata_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--metadata-columns", help='JSON object of ITEMS fields to return, e.g. {"ITEMS": ["GENRES"]}')
+
+
 def _filter_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--filter-arn", "--filter", dest="filter_arn", help="filter ARN or name")
     sub.add_argument("--filter-values", help='JSON object of parameter values, e.g. {"GENRE": "\\"comedy\\""}')
@@ -451,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--user-id")
     sub.add_argument("--session-id", required=True)
     sub.add_argument("--event-list", required=True, help="JSON list of events (or file://path)")
+    sub = command("put-users", _put_users, "Add or replace 1-10 users' metadata (a USERS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--users", required=True, help='JSON list of {"userId", "properties"} (or file://path)')
+    sub = command("put-items", _put_items, "Add or replace 1-10 items' metadata (an ITEMS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--items", required=True, help='JSON list of {"itemId", "properties"} (or file://path)')
     sub = command("create-solution", _create_solution, "Create a solution (recipe or AutoML).")
     sub.add_argument("--name", required=True)
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
@@ -492,13 +527,20 @@ def build_parser() -> argparse.ArgumentParser:
     who = sub.add_mutually_exclusive_group(required=True)
     who.add_argument("--user-id")
     who.add_argument("--item-id")
+    who.add_argument("--session-id", help="an anonymous visitor's session (its events are the history)")
     sub.add_argument("--num-results", type=int, default=25)
     sub.add_argument("--context", help="JSON object")
+    sub.add_argument(
+        "--promotions",
+        help='JSON list of at most 1 {"name", "percentPromotedItems", "filterArn", "filterValues"}',
+    )
+    _metadata_flag(sub)
     _filter_flags(sub)
     sub = command("get-personalized-ranking", _get_personalized_ranking, "Rank a list of items for a user.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--user-id", required=True)
     sub.add_argument("--input-list", required=True, help="JSON list or comma-separated item ids")
+    _metadata_flag(sub)
     _filter_flags(sub)
     sub = command("create-batch-inference-job", _create_batch_inference_job, "Batch recommendations.")
     sub.add_argument("--job-name")

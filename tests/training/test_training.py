@@ -176,3 +176,27 @@ def test_movielens_sims_beats_popularity(platform: Platform, tmp_path: Path) -> 
     assert 0.02 < popularity < sims < 0.5
     assert candidates["sims"]["coverage"] > candidates["popularity_count"]["coverage"]
     assert platform.catalog.get(ResourceType.SOLUTION_VERSION, version.arn).attributes["recipe"] == "sims"
+
+
+def test_training_snapshot_carries_items_and_users_metadata(platform: Platform, sample_files: SampleFiles) -> None:
+    """Recipes that use metadata get the group's ITEMS and USERS records with the interactions."""
+    from recsmith.training.versions import training_snapshot
+
+    load_sample(platform, sample_files)
+    config = SolutionConfig()
+    bare = training_snapshot(platform, platform.catalog.get(ResourceType.DATASET_GROUP, "shop").arn, config)
+    assert bare.items is None and bare.users is None
+    for kind, data, schema in [
+        ("ITEMS", sample_files.items, sample_files.items_schema),
+        ("USERS", sample_files.users, sample_files.users_schema),
+    ]:
+        import_dataset(
+            platform,
+            ImportConfig(dataset_group="shop", dataset_type=kind, data_location=str(data), schema_file=str(schema)),
+        )
+    snapshot = training_snapshot(platform, platform.catalog.get(ResourceType.DATASET_GROUP, "shop").arn, config)
+    assert snapshot.items is not None and snapshot.users is not None
+    assert len(snapshot.items) == len(pd.read_csv(sample_files.items))
+    assert len(snapshot.users) == len(pd.read_csv(sample_files.users))
+    data = snapshot.training_data(snapshot.interactions.head(10))
+    assert len(data.interactions) == 10 and data.items is snapshot.items and data.users is snapshot.users

@@ -50,6 +50,28 @@ class Snapshot:
     interactions: pd.DataFrame
     data_version: dict[str, Any]
     events_rows: int
+    items: pd.DataFrame | None = None
+    users: pd.DataFrame | None = None
+
+    def training_data(self, interactions: pd.DataFrame | None = None) -> InteractionData:
+        """What a recipe is fitted on: ``interactions`` (default: all of them) with the group's metadata."""
+        frame = self.interactions if interactions is None else interactions
+        return InteractionData(frame, items=self.items, users=self.users)
+
+
+def training_metadata(platform: Platform, dataset_group_arn: str, kind: DatasetType) -> pd.DataFrame | None:
+    """The group's ITEMS or USERS records as training sees them, or ``None`` when the group has none.
+
+    Recipes that use metadata (deepfm, hrnn_metadata, hrnn_coldstart) read these frames; ids are strings. Records
+    sent with PutItems/PutUsers replace the bulk rows of the same id.
+    """
+    from recsmith.events.metadata import current_metadata  # PutItems/PutUsers laid over the bulk data version
+
+    frame = current_metadata(platform, dataset_group_arn, kind)
+    if frame is None or frame.empty:
+        return None
+    id_column = ITEM_ID if kind is DatasetType.ITEMS else USER_ID
+    return frame.astype({id_column: str}).reset_index(drop=True)
 
 
 def training_snapshot(platform: Platform, dataset_group_arn: str, config: SolutionConfig) -> Snapshot:
@@ -72,7 +94,13 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
         frame = frame[frame[EVENT_VALUE].astype("float64") >= config.event_value_threshold]
     if frame.empty:
         raise InvalidInputError("no interactions are left after the solution's event type and value filters")
-    return Snapshot(frame.reset_index(drop=True), dataset.attributes["dataVersion"], len(events))
+    return Snapshot(
+        frame.reset_index(drop=True),
+        dataset.attributes["dataVersion"],
+        len(events),
+        items=training_metadata(platform, dataset_group_arn, DatasetType.ITEMS),
+        users=training_metadata(platform, dataset_group_arn, DatasetType.USERS),
+    )
 
 
 def start_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
@@ -122,8 +150,8 @@ def _experiment_id(platform: Platform, group_name: str) -> str:
     return str(mlflow.create_experiment(name, artifact_location=location))
 
 
-def _fit(recipe_id: str, params: dict[str, Any], seed: int, interactions: pd.DataFrame) -> Recipe:
-    return get_recipe_class(recipe_id)(params, seed=seed).fit(InteractionData(interactions))
+def _fit(recipe_id: str, params: dict[str, Any], seed: int, data: InteractionData) -> Recipe:
+    return get_recipe_class(recipe_id)(params, seed=seed).fit(data)
 
 
 def _train(platform: Platform, solution: Resource, version: Resource) -> dict[str, Any]:
@@ -159,7 +187,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 "events_rows": snapshot.events_rows,
             }
         )
-        recipe_id, params, candidates = _choose(config, split)
+        recipe_id, params, candidates = _choose(config, split, snapshot)
         test_metrics = candidates[recipe_id]["test_metrics"]
         mlflow.log_params({"recipe": recipe_id, **{f"hp.{k}": v for k, v in params.items()}})
         mlflow.log_metrics(test_metrics)
@@ -169,7 +197,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
             mlflow.log_artifacts(str(split_dir), artifact_path="split")
             (Path(tmp) / "candidates.json").write_text(json.dumps(candidates, indent=2, default=str))
             mlflow.log_artifact(str(Path(tmp) / "candidates.json"))
-            final = _fit(recipe_id, params, config.seed, snapshot.interactions)
+            final = _fit(recipe_id, params, config.seed, snapshot.training_data())
             recipe_dir = final.save(Path(tmp) / "recipe")
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -215,7 +243,9 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
     }
 
 
-def _choose(config: SolutionConfig, split: Split) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
+def _choose(
+    config: SolutionConfig, split: Split, snapshot: Snapshot
+) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
     """The recipe and hyperparameters to ship, and every candidate's validation and test metrics.
 
     Choices (AutoML, HPO) are made on a validation split of the training part; the test users only score.
@@ -226,18 +256,18 @@ def _choose(config: SolutionConfig, split: Split) -> tuple[str, dict[str, Any], 
     for recipe_id in config.candidates():
         params = dict(config.hyperparameters) if not config.perform_automl else {}
         if config.perform_hpo and validation is not None:
-            params = _tune(recipe_id, params, config, validation)
+            params = _tune(recipe_id, params, config, validation, snapshot)
         entry: dict[str, Any] = {"params": params}
         with mlflow.start_run(run_name=f"candidate-{recipe_id}", nested=True):
             mlflow.set_tag("recsmith.recipe", recipe_id)
             mlflow.log_params({f"hp.{k}": v for k, v in params.items()})
             if validation is not None:
                 entry["validation_metrics"] = evaluate_recipe(
-                    _fit(recipe_id, params, config.seed, validation.train), validation
+                    _fit(recipe_id, params, config.seed, snapshot.training_data(validation.train)), validation
                 )
                 mlflow.log_metrics({f"validation.{k}": v for k, v in entry["validation_metrics"].items()})
             start = time.time()
-            fitted = _fit(recipe_id, params, config.seed, split.train)
+            fitted = _fit(recipe_id, params, config.seed, snapshot.training_data(split.train))
             entry["fit_seconds"] = time.time() - start
             entry["test_metrics"] = evaluate_recipe(fitted, split)
             mlflow.log_metrics(entry["test_metrics"])
@@ -251,7 +281,9 @@ def _choose(config: SolutionConfig, split: Split) -> tuple[str, dict[str, Any], 
     return chosen, candidates[chosen]["params"], candidates
 
 
-def _tune(recipe_id: str, base: dict[str, Any], config: SolutionConfig, validation: Split) -> dict[str, Any]:
+def _tune(
+    recipe_id: str, base: dict[str, Any], config: SolutionConfig, validation: Split, snapshot: Snapshot
+) -> dict[str, Any]:
     """Optuna TPE over the recipe's declared search space; each trial is a nested MLflow run."""
     import optuna
 
@@ -272,7 +304,8 @@ def _tune(recipe_id: str, base: dict[str, Any], config: SolutionConfig, validati
         with mlflow.start_run(run_name=f"hpo-{recipe_id}-{trial.number}", nested=True):
             mlflow.set_tag("recsmith.recipe", recipe_id)
             mlflow.log_params({f"hp.{k}": v for k, v in params.items()})
-            metrics = evaluate_recipe(_fit(recipe_id, params, config.seed, validation.train), validation)
+            fitted = _fit(recipe_id, params, config.seed, snapshot.training_data(validation.train))
+            metrics = evaluate_recipe(fitted, validation)
             mlflow.log_metrics({f"validation.{k}": v for k, v in metrics.items()})
         return metrics[config.objective_metric]
 
