@@ -97,10 +97,10 @@ def generate_incremental(source: Path, path: Path, rows: int, users: int, items:
 def child(args: argparse.Namespace) -> None:
     """One measurement in this process: print a JSON line with seconds and peak RSS."""
     if args.child == "read_csv":
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         table = pa_csv.read_csv(args.file)
-        seconds = time.perf_counter() - started
-        print(json.dumps({"seconds": seconds, "rows": table.num_rows, "rss": _peak_rss()}))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": table.num_rows, "rss": _peak_rss()}))
         return
     os.environ["RECSMITH_HOME"] = str(args.home)
     os.environ["RECSMITH_DVC_TRACK"] = "1" if args.dvc else "0"
@@ -125,9 +125,9 @@ def child(args: argparse.Namespace) -> None:
         create_dataset(platform, "bench-items", "bench", "ITEMS", "bench-items")
     dataset = "bench-items" if args.child == "items" else "bench-interactions"
     mode = "INCREMENTAL" if args.child == "incremental" else "FULL"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     job = create_dataset_import_job(platform, f"{args.child}-{time.time_ns()}", dataset, str(args.file), mode)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if job.status is not Status.ACTIVE:
         raise SystemExit(f"import failed: {job.failure_reason}")
     version = platform.catalog.get(ResourceType.DATASET, dataset).attributes["dataVersion"]
@@ -135,6 +135,7 @@ def child(args: argparse.Namespace) -> None:
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu": cpu,
                 "rows": version["rowsRead"],
                 "rowCount": version["rowCount"],
                 "replaced": version["rowsReplaced"],
@@ -209,7 +210,10 @@ def main() -> None:
         return statistics.median(r[key] for r in results[kind])
 
     base_rate = args.rows / median("read_csv", "seconds")
-    print(f"{'measurement':<34}{'median s':>10}{'rows/s':>14}{'peak RSS MiB':>14}{'vs read_csv':>13}")
+    print(
+        f"{'measurement':<34}{'median s':>10}{'rows/s':>14}{'peak RSS MiB':>14}{'vs read_csv':>13}"
+        f"{'CPU s':>8}{'rows/CPU-s':>12}"
+    )
     for kind, label, rows in [
         ("read_csv", "pyarrow.csv.read_csv (baseline)", args.rows),
         ("full", "FULL import, interactions", args.rows),
@@ -219,13 +223,17 @@ def main() -> None:
         seconds = median(kind, "seconds")
         rate = rows / seconds
         ratio = f"{rate / base_rate:.2f}" if kind in ("read_csv", "full") else ""
-        print(f"{label:<34}{seconds:>10.2f}{rate:>14,.0f}{median(kind, 'rss') / 2**20:>14.0f}{ratio:>13}")
+        cpu = median(kind, "cpu")
+        print(
+            f"{label:<34}{seconds:>10.2f}{rate:>14,.0f}{median(kind, 'rss') / 2**20:>14.0f}{ratio:>13}"
+            f"{cpu:>8.2f}{rows / cpu:>12,.0f}"
+        )
     last = results["incremental"][-1]
     print(
         f"INCREMENTAL: {last['replaced']:,.0f} rows replaced, {last['rowCount']:,.0f} rows after, "
         f"{last['parts']:.0f} parts; FULL dropped {results['full'][-1]['duplicates']:,.0f} duplicates"
     )
-    print(f"runs per figure: {args.repeat}")
+    print(f"runs per figure: {args.repeat}; load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from recsmith.catalog import ResourceType, Status
 from recsmith.data.datasets import create_dataset, create_dataset_group, create_schema
 from recsmith.data.imports import create_dataset_import_job, describe_dataset_import_job, list_dataset_import_jobs
 from recsmith.data.sample import INTERACTIONS_SCHEMA
+from recsmith.errors import ResourceInUseError
 from recsmith.platform import Platform
 from tests.conftest import REPO_ROOT
 
@@ -85,6 +88,11 @@ def test_a_running_import_of_a_live_process_is_not_reaped(platform: Platform, tm
     assert reap_interrupted_import_jobs(platform) == []
     assert platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, job.arn).status is Status.CREATE_IN_PROGRESS
     assert platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, mine.arn).status is Status.CREATE_IN_PROGRESS
+    # one import at a time per dataset
+    source = tmp_path / "a.csv"
+    source.write_text(HEADER + "u1,i1,1700000000,click,1\n")
+    with pytest.raises(ResourceInUseError, match="has an import job in progress \\(elsewhere\\); wait for it"):
+        create_dataset_import_job(platform, "second", dataset.arn, str(source))
 
 
 def _this_process() -> dict[str, object]:

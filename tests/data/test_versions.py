@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from models.columns import ITEM_ID, TIMESTAMP, USER_ID
@@ -96,7 +97,11 @@ def test_put_events_survive_a_full_import(tmp_path: Path) -> None:
     platform.events.dispose()
 
 
-def test_update_dataset_adds_a_column_and_old_data_stays_valid(tmp_path: Path) -> None:
+def test_update_dataset_adds_a_column_and_old_data_stays_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recsmith.cli import main
+
     platform = _platform(tmp_path / "home")
     create_dataset_import_job(platform, "one", "shop-interactions", _files(tmp_path / "a", {"a.csv": "u1,i1,1,x\n"}))
     wider = json.loads(json.dumps(INTERACTIONS_SCHEMA))
@@ -112,7 +117,10 @@ def test_update_dataset_adds_a_column_and_old_data_stays_valid(tmp_path: Path) -
         update_dataset(platform, "shop-interactions", "required")
     with pytest.raises(SchemaError, match="drops field EVENT_TYPE; an update can only add fields"):
         update_dataset(platform, "shop-interactions", "narrower")
-    update_dataset(platform, "shop-interactions", "wider")
+    monkeypatch.setenv("RECSMITH_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    assert main(["update-dataset", "--dataset", "shop-interactions", "--schema", "wider"]) == 0
+    assert json.loads(capsys.readouterr().out)["datasetArn"].endswith(":dataset/shop/INTERACTIONS")
     more = tmp_path / "b.csv"
     more.write_text("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,DEVICE\nu2,i2,2,x,phone\n")
     job = create_dataset_import_job(platform, "two", "shop-interactions", str(more), "INCREMENTAL")
@@ -169,3 +177,28 @@ def test_records_are_equal_only_when_both_key_hashes_are() -> None:
     hashes = np.array([[1, 10], [1, 11], [2, 5], [1, 10]], dtype=np.uint64)
     assert duplicate_mask(hashes).tolist() == [True, False, False, False]  # the last of equal keys is kept
     assert KeySet(np.array([[1, 11]], dtype=np.uint64)).replaced(hashes).tolist() == [False, True, False, False]
+    colliding = np.array([[1, 11], [1, 12]], dtype=np.uint64)  # two new keys share a first hash
+    assert KeySet(colliding).replaced(hashes).tolist() == [False, True, False, False]
+
+
+def test_incremental_items_replace_by_id(tmp_path: Path) -> None:
+    from recsmith.data.sample import ITEMS_SCHEMA
+
+    platform = Platform(Settings(home=tmp_path / "home"))
+    create_dataset_group(platform, "shop")
+    create_schema(platform, "shop-items", json.dumps(ITEMS_SCHEMA))
+    create_dataset(platform, "shop-items", "shop", "ITEMS", "shop-items")
+    first = tmp_path / "items.csv"
+    first.write_text("ITEM_ID,GENRES,CREATION_TIMESTAMP\ni1,a|b,100\ni2,c,200\ni2,d,201\n")
+    job = create_dataset_import_job(platform, "items", "shop-items", str(first))
+    assert job.status is Status.ACTIVE and job.attributes["duplicatesDropped"] == 1  # i2: the last row wins
+    more = tmp_path / "more.csv"
+    more.write_text("ITEM_ID,GENRES,CREATION_TIMESTAMP\ni1,z,300\ni3,,400\n")
+    job = create_dataset_import_job(platform, "more", "shop-items", str(more), "INCREMENTAL")
+    assert job.status is Status.ACTIVE and job.attributes["dataVersion"]["rowsReplaced"] == 1
+    frame = read_current(platform, platform.catalog.get(ResourceType.DATASET, "shop-items"))
+    assert frame is not None
+    rows = {r.ITEM_ID: (r.GENRES, r.CREATION_TIMESTAMP) for r in frame.itertuples()}
+    assert rows["i1"] == ("z", 300) and rows["i2"] == ("d", 201) and rows["i3"][1] == 400
+    assert pd.isna(rows["i3"][0]) and len(rows) == 3
+    platform.catalog.dispose()

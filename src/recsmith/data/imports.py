@@ -54,7 +54,7 @@ from recsmith.data.versions import (
     read_keys,
     version_md5,
 )
-from recsmith.errors import DataValidationError, InvalidInputError, RecsmithError
+from recsmith.errors import DataValidationError, InvalidInputError, RecsmithError, ResourceInUseError
 from recsmith.platform import Platform
 from recsmith.settings import Settings
 
@@ -85,6 +85,15 @@ def create_dataset_import_job(
         raise InvalidInputError(f"unknown import mode {import_mode!r}; allowed: FULL, INCREMENTAL") from None
     reap_interrupted_import_jobs(platform)
     target = platform.catalog.get(ResourceType.DATASET, dataset)
+    running = [
+        j
+        for j in platform.catalog.list(ResourceType.DATASET_IMPORT_JOB, where={"datasetArn": target.arn})
+        if j.status in _RUNNING
+    ]
+    if running:
+        raise ResourceInUseError(
+            f"dataset {target.name!r} has an import job in progress ({running[0].name}); wait for it to end"
+        )
     job = platform.create_resource(
         ResourceType.DATASET_IMPORT_JOB,
         job_name,

@@ -5,8 +5,9 @@ every row's record key (the (USER_ID, ITEM_ID, TIMESTAMP) of an interaction, the
 INCREMENTAL import finds the rows it replaces without reading old parts, and hard-links every part it does not
 touch. Readers (``pyarrow``, ``pandas.read_parquet`` on the folder) skip files starting with ``_``.
 
-Two records count as the same when both of their hashes agree (128 bits: for ten million rows the chance that
-two different keys collide is about 1e-25).
+The hashes are part of the storage format (INCREMENTAL compares new ones with stored ones): change
+:func:`key_hashes` only with a migration. Two records count as the same when both of their hashes agree
+(128 bits: for ten million rows the chance that two different keys collide is about 1e-25).
 
 A version is built in ``.staging-<id>`` beside its final place and moved there by one ``os.replace``; nothing
 reads a staging folder, and a failed or interrupted import removes it. With a write quota
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 
 STAGING_PREFIX = ".staging-"
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+_FIRST_KEY = "0123456789123456"  # pandas' default hash key
 _SECOND_KEY = "recsmith-keys-02"
 
 
@@ -92,28 +94,30 @@ class Part:
 
 def key_hashes(table: pa.Table, key_columns: list[str]) -> np.ndarray:
     """Two independent 64-bit hashes per row of ``table``'s key columns, shape (rows, 2)."""
-    rows = table.num_rows
-    out = np.zeros((rows, 2), dtype=np.uint64)
+    lanes = [np.zeros(table.num_rows, dtype=np.uint64), np.zeros(table.num_rows, dtype=np.uint64)]
     with np.errstate(over="ignore"):
         for name in key_columns:
             column = table.column(name).combine_chunks()
-            for lane, hash_key in enumerate(("0123456789123456", _SECOND_KEY)):
-                out[:, lane] = out[:, lane] * _MIX + _column_hash(column, hash_key, lane)
-        for lane in range(2):
-            out[:, lane] = pd.util.hash_array(out[:, lane])
-    return out
+            for lane, value in zip(lanes, _column_hashes(column), strict=True):
+                lane *= _MIX
+                lane += value
+        return np.stack([pd.util.hash_array(lane) for lane in lanes], axis=1)
 
 
-def _column_hash(column: pa.Array, hash_key: str, lane: int) -> np.ndarray:
+def _column_hashes(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Two hashes of each value of ``column``: strings through their dictionary (each distinct value hashed
+    once, with two keys), integers by two different mixes."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         encoded = pc.dictionary_encode(column)
         values = encoded.dictionary.to_numpy(zero_copy_only=False)
-        table = pd.util.hash_array(values, hash_key=hash_key, categorize=False)
         indices = encoded.indices.to_numpy(zero_copy_only=False)
-        return np.asarray(table[indices], dtype=np.uint64)
+        return (
+            pd.util.hash_array(values, hash_key=_FIRST_KEY, categorize=False)[indices],
+            pd.util.hash_array(values, hash_key=_SECOND_KEY, categorize=False)[indices],
+        )
     numbers = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
-        return np.asarray(pd.util.hash_array(numbers + np.uint64(lane) * _MIX), dtype=np.uint64)
+        return pd.util.hash_array(numbers), pd.util.hash_array(numbers * _MIX + _MIX)
 
 
 class VersionBuilder:
@@ -140,6 +144,7 @@ class VersionBuilder:
         self._rows = 0
         self._part_hashes: list[np.ndarray] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._hasher: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
 
     def open(self) -> None:
@@ -150,24 +155,26 @@ class VersionBuilder:
         return f"part-{len(self.parts):05d}.parquet"
 
     def write(self, table: pa.Table) -> None:
-        """Queue validated rows for the writer thread."""
-        if self._pool is None:
+        """Queue validated rows: one thread hashes their keys while another encodes them."""
+        if self._pool is None or self._hasher is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-hasher")
         while len(self._pending) >= 2:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._write_now, table))
+        hashes = self._hasher.submit(key_hashes, table, self.key_columns)
+        self._pending.append(self._pool.submit(self._write_now, table, hashes))
 
     def _drain(self) -> None:
         while self._pending:
             self._pending.popleft().result()
 
-    def _write_now(self, table: pa.Table) -> None:
-        hashes = key_hashes(table, self.key_columns)
+    def _write_now(self, table: pa.Table, hashed: Future[np.ndarray]) -> None:
         if self._writer is None:
             self._file = _MeteredFile(self.staging / self._next_name(), self.budget)
             self._writer = pq.ParquetWriter(self._file, self.schema, compression="snappy")
         self._writer.write_table(table.cast(self.schema), row_group_size=max(table.num_rows, 1))
         self._rows += table.num_rows
+        hashes = hashed.result()
         self._part_hashes.append(hashes)
         self.hashes.append(hashes)
         if self._rows >= self.part_rows:
@@ -268,16 +275,18 @@ class VersionBuilder:
             self._writer = pq.ParquetWriter(self._file, self.schema, compression="snappy")
             self.close_part()
         os.replace(self.staging, self.final)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        for pool in (self._pool, self._hasher):
+            if pool is not None:
+                pool.shutdown(wait=True)
         return self.final
 
     def abort(self) -> None:
         """Drop everything this builder wrote."""
         for pending in self._pending:
             pending.cancel()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        for pool in (self._pool, self._hasher):
+            if pool is not None:
+                pool.shutdown(wait=True)
         if self._writer is not None:
             try:
                 self._writer.close()
@@ -361,14 +370,19 @@ class KeySet:
     """The keys of the rows an INCREMENTAL import brings, to find the old rows they replace."""
 
     def __init__(self, hashes: np.ndarray) -> None:
-        self._first = pd.Index(_distinct_sorted(np.sort(hashes[:, 0])))
-        self._pairs = pd.MultiIndex.from_arrays([hashes[:, 0], hashes[:, 1]])
+        order = np.argsort(hashes[:, 0], kind="stable")
+        self._first = hashes[order, 0]
+        self._second = hashes[order, 1]
+        # the first hashes are distinct unless two new keys collide on them (about never): then compare pairs
+        self._index = pd.Index(self._first)
+        self._pairs = None if self._index.is_unique else pd.MultiIndex.from_arrays([hashes[:, 0], hashes[:, 1]])
 
     def replaced(self, old: np.ndarray) -> np.ndarray:
         """True for each row of ``old`` (key hashes) whose key is among these keys."""
+        if self._pairs is not None:
+            return np.asarray(pd.MultiIndex.from_arrays([old[:, 0], old[:, 1]]).isin(self._pairs))
+        slot = self._index.get_indexer(old[:, 0])
+        found = slot >= 0
         mask = np.zeros(len(old), dtype=bool)
-        positions = np.flatnonzero(self._first.get_indexer(old[:, 0]) >= 0)
-        if len(positions):
-            pairs = pd.MultiIndex.from_arrays([old[positions, 0], old[positions, 1]])
-            mask[positions] = pairs.isin(self._pairs)
+        mask[found] = self._second[slot[found]] == old[found, 1]
         return mask
