@@ -10,6 +10,8 @@ from models.base import Recipe
 _RECIPES: dict[str, str] = {
     "popularity_count": "models.popularity_count.recipe:PopularityCount",
     "hrnn": "models.hrnn.recipe:Hrnn",
+    "hrnn_coldstart": "models.hrnn.coldstart:HrnnColdstart",
+    "hrnn_metadata": "models.hrnn.metadata:HrnnMetadata",
     "sims": "models.sims.recipe:Sims",
 }
 

@@ -16,35 +16,25 @@ target version. Swagger UI is at ``/``, the OpenAPI document at ``/docs.json``, 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse, Response
 
 from recsmith.campaigns import recommend
 from recsmith.campaigns.holder import ModelHolder
 from recsmith.errors import InvalidInputError, RecsmithError
-from recsmith.events.tracker import put_events
 from recsmith.platform import Platform
+from serving.events_api import aws_error, events_app
 
 logger = logging.getLogger("bentoml.recsmith")
 
 INVALID_INPUT = "InvalidInputException"
-
-
-def aws_error(status: int, code: str, message: str) -> JSONResponse:
-    """An error body and headers that botocore's rest-json parser turns into ``ClientError(code, msg)``."""
-    return JSONResponse(
-        {"__type": code, "message": message},
-        status_code=status,
-        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
-    )
+INGEST_PATHS = ("/events",)
 
 
 def _answer(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -52,21 +42,6 @@ def _answer(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return call()
     except RecsmithError as exc:
         return aws_error(exc.http_status, exc.code, str(exc))  # type: ignore[return-value]
-
-
-class Event(BaseModel):
-    """One PutEvents event, as boto3 sends it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    eventType: str = Field(description="click, purchase, watch, ...")
-    sentAt: float = Field(description="Epoch seconds.")
-    eventId: str | None = Field(default=None, description="Deduplicates retries; derived when omitted.")
-    eventValue: float | None = None
-    itemId: str | None = None
-    properties: str | None = Field(default=None, description="A JSON object, as a string.")
-    recommendationId: str | None = None
-    impression: list[str] | None = None
 
 
 class AwsErrorShape:
@@ -128,17 +103,27 @@ async def _send_invalid_input(send: Any, start: dict[str, Any], raw: bytes) -> N
     await send({"type": "http.response.body", "body": payload})
 
 
+@functools.cache
+def worker_platform() -> Platform:
+    """The one Platform of this worker process, shared by the BentoML APIs and the mounted events routes."""
+    return Platform.from_env()
+
+
 @bentoml.service(
     name="recsmith_campaign",
     workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
     traffic={"timeout": 30},
+    # PutEvents is the high-rate path: no per-request access-log line, metrics or tracing span for it
+    logging={"access": {"skip_paths": ["/metrics", "/healthz", "/livez", "/readyz", *INGEST_PATHS]}},
+    tracing={"excluded_urls": list(INGEST_PATHS)},
 )
 class CampaignService:
-    """One campaign: GetRecommendations, GetPersonalizedRanking and PutEvents."""
+    """One campaign: GetRecommendations and GetPersonalizedRanking; PutEvents, PutUsers and PutItems are the
+    mounted routes of :mod:`serving.events_api`."""
 
     def __init__(self) -> None:
         # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
-        self.platform = Platform.from_env()
+        self.platform = worker_platform()
         self.holder = ModelHolder(self.platform, os.environ["RECSMITH_CAMPAIGN"])
         self.holder.refresh()
         served = self.holder.current
@@ -226,26 +211,6 @@ class CampaignService:
 
         return _answer(call)
 
-    @bentoml.api(route="/events")
-    def put_events(
-        self,
-        trackingId: str,
-        sessionId: str,
-        eventList: list[Event],
-        userId: str | None = None,
-    ) -> None:
-        """PutEvents: 1-10 events of a user's session, visible to the user's next recommendations."""
-        try:
-            put_events(
-                self.platform,
-                trackingId,
-                sessionId,
-                [event.model_dump(exclude_none=True) for event in eventList],
-                user_id=userId,
-            )
-        except RecsmithError as exc:
-            return aws_error(exc.http_status, exc.code, str(exc))  # type: ignore[return-value]
-        return Response(status_code=200)  # type: ignore[return-value]
 
-
+CampaignService.mount_asgi_app(events_app(worker_platform), path="/")  # type: ignore[attr-defined]
 CampaignService.add_asgi_middleware(AwsErrorShape)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -75,13 +76,38 @@ class _Net(nn.Module):
         self.dropout = nn.Dropout(dropout)
         nn.init.normal_(self.item_embedding.weight, std=0.1)
 
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """The vectors of item indices ``items``: input of the session GRU and output embedding (tied)."""
+        return self.item_embedding(items)
+
+    def all_item_vectors(self) -> torch.Tensor:
+        return self.item_embedding.weight
+
+    def user_start(self, user_rows: torch.Tensor) -> torch.Tensor:
+        """The user GRU's initial state for users ``user_rows`` (hrnn: zero; hrnn_metadata: from user features)."""
+        return torch.zeros(len(user_rows), self.item_embedding.embedding_dim, device=user_rows.device)
+
+    def contextualise(self, predictors: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """Predictor states adjusted by the event's context (hrnn has none, so they pass through)."""
+        return predictors
+
     def session_start(self, user_state: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.init_session(user_state))
 
     def run_session(self, items: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
         """Hidden states after each item of ``items`` (batch, length) from initial states ``h0`` (batch, hidden)."""
-        out, _ = self.session_gru(self.dropout(self.item_embedding(items)), h0.unsqueeze(0).contiguous())
+        out, _ = self.session_gru(self.dropout(self.item_vectors(items)), h0.unsqueeze(0).contiguous())
         return out
+
+
+@dataclass(frozen=True)
+class _TrainingSet:
+    """Per kept user (index ``k``): sessions, loss weights, event positions; ``users[k]`` is the user code."""
+
+    sessions: list[list[np.ndarray]]
+    weights: list[list[np.ndarray]]
+    positions: list[list[np.ndarray]]
+    users: np.ndarray
 
 
 def _device() -> torch.device:
@@ -104,19 +130,30 @@ class Hrnn(Recipe):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        params: HrnnParams = self.params  # type: ignore[assignment]
         torch.set_num_threads(max(1, min(4, len(os.sched_getaffinity(0)))))
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         device = _device()
-        sessions, weights = self._training_sessions(item_codes)
-        net = _Net(self.n_items, params.hidden_dimension, params.dropout).to(device)
+        sessions, weights, positions, users = self._training_sessions(item_codes)
+        net = self._make_net(data).to(device)
         if sessions:
-            self._train(net, sessions, weights, rng, device)
+            self._train(net, _TrainingSet(sessions, weights, positions, users), rng, device)
         self._net = net.cpu().eval()
 
-    def _training_sessions(self, item_codes: np.ndarray) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
-        """Per kept user: the latest sessions (item index arrays) and each event's loss weight."""
+    def _make_net(self, data: InteractionData | None, arrays: Mapping[str, np.ndarray] | None = None) -> _Net:
+        """The network to train (from ``data``) or to restore (from saved ``arrays``); subclasses add features."""
+        params: HrnnParams = self.params  # type: ignore[assignment]
+        return _Net(self.n_items, params.hidden_dimension, params.dropout)
+
+    def _event_context(self, batch_positions: np.ndarray, device: torch.device) -> torch.Tensor | None:
+        """Context features of the events at ``batch_positions`` (``-1``: padding); hrnn uses none."""
+        return None
+
+    def _training_sessions(
+        self, item_codes: np.ndarray
+    ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], list[list[np.ndarray]], np.ndarray]:
+        """Per kept user: the latest sessions (item index arrays), each event's loss weight and its position in
+        the time-ordered training frame; and the kept users' codes."""
         params: HrnnParams = self.params  # type: ignore[assignment]
         lengths = np.diff(self.history_indptr_)
         low = np.quantile(lengths, params.min_user_history_length_percentile)
@@ -126,6 +163,7 @@ class Hrnn(Recipe):
             keep[:] = True
         sessions: list[list[np.ndarray]] = []
         weights: list[list[np.ndarray]] = []
+        positions: list[list[np.ndarray]] = []
         for u in np.flatnonzero(keep):
             start, stop = self.history_indptr_[u], self.history_indptr_[u + 1]
             items = item_codes[start:stop]
@@ -133,24 +171,26 @@ class Hrnn(Recipe):
             first, last = pieces[0][0], pieces[-1][-1]
             span = max(last - first, 1)
             sessions.append([items[p].astype(np.int64) for p in pieces])
+            positions.append([start + p for p in pieces])
             if params.recency_mask:
                 weights.append([0.5 + 0.5 * (p - first) / span for p in pieces])
             else:
                 weights.append([np.ones(len(p)) for p in pieces])
-        return sessions, weights
+        return sessions, weights, positions, np.flatnonzero(keep)
 
     def _train(
         self,
         net: _Net,
-        sessions: list[list[np.ndarray]],
-        weights: list[list[np.ndarray]],
+        data: _TrainingSet,
         rng: np.random.Generator,
         device: torch.device,
     ) -> None:
         params: HrnnParams = self.params  # type: ignore[assignment]
+        sessions, weights = data.sessions, data.weights
         hidden, length = params.hidden_dimension, params.bptt
         q = self.popularity_ / self.popularity_.sum()
-        log_q = torch.as_tensor(np.log(params.num_negatives * q), dtype=torch.float32, device=device)
+        # items never interacted with (catalogue-only items of hrnn_metadata) are never sampled: q = 0
+        log_q = torch.as_tensor(np.log(params.num_negatives * np.maximum(q, 1e-12)), dtype=torch.float32, device=device)
         q_cdf = np.cumsum(q)
         optimiser = torch.optim.Adam(net.parameters(), lr=params.learning_rate)
         by_count = np.argsort([len(s) for s in sessions], kind="stable")
@@ -161,17 +201,19 @@ class Hrnn(Recipe):
             for b in rng.permutation(len(batches)):
                 users = batches[b]
                 n_sessions = max(len(sessions[u]) for u in users)
-                user_state = torch.zeros(len(users), hidden, device=device)
+                user_state = net.user_start(torch.as_tensor(data.users[users], device=device))
                 final = torch.zeros(len(users), hidden, device=device)
                 started = torch.zeros(len(users), dtype=torch.bool, device=device)
                 for s in range(n_sessions):
                     items = np.zeros((len(users), length), dtype=np.int64)
                     wts = np.zeros((len(users), length), dtype=np.float32)
+                    where = np.full((len(users), length), -1, dtype=np.int64)
                     for row, u in enumerate(users):
                         if s < len(sessions[u]):
                             n = len(sessions[u][s])
                             items[row, :n] = sessions[u][s]
                             wts[row, :n] = weights[u][s]
+                            where[row, :n] = data.positions[u][s]
                     items_t = torch.as_tensor(items, device=device)
                     wts_t = torch.as_tensor(wts, device=device)
                     present = wts_t[:, 0] > 0
@@ -182,6 +224,7 @@ class Hrnn(Recipe):
                     out = net.run_session(items_t, h0)
                     # predictor before item t: h0 for t = 0, the GRU output after item t - 1 otherwise
                     predictors = net.dropout(torch.cat([h0.unsqueeze(1), out[:, :-1]], dim=1))
+                    predictors = net.contextualise(predictors, self._event_context(where, device))
                     negatives = np.searchsorted(q_cdf, rng.random(params.num_negatives) * q_cdf[-1])
                     negatives = np.minimum(negatives, self.n_items - 1)
                     loss = _sampled_softmax(
@@ -200,35 +243,66 @@ class Hrnn(Recipe):
 
     # ----------------------------------------------------------------- scoring
     def _score(self, histories: Sequence[np.ndarray], context: Mapping[str, str] | None) -> np.ndarray:
-        params: HrnnParams = self.params  # type: ignore[assignment]
+        return self._score_rows(histories, [None] * len(histories), None)
+
+    def _score_rows(
+        self, histories: Sequence[np.ndarray], user_rows: Sequence[int | None], context: torch.Tensor | None
+    ) -> np.ndarray:
+        """Scores from histories; ``user_rows`` index the net's user features (None: none, or not known)."""
         scores = np.full((len(histories), self.n_items), -np.inf, dtype=np.float64)
-        net = self._net
         with torch.no_grad():
-            table = net.item_embedding.weight
-            bias = net.item_bias
-            for row, history in enumerate(histories):
-                if not len(history):
+            table = self._net.all_item_vectors()
+            bias = self._net.item_bias
+            for row, (history, user_row) in enumerate(zip(histories, user_rows, strict=True)):
+                if not len(history) and user_row is None:
                     continue
-                pieces = _score_pieces(np.asarray(history, dtype=np.int64), params.bptt, params.max_sessions)
-                user_state = torch.zeros(1, params.hidden_dimension)
-                final: torch.Tensor | None = None
-                for piece in pieces:
-                    if final is not None:
-                        user_state = net.user_gru(final, user_state)
-                    out = net.run_session(torch.as_tensor(piece)[None, :], net.session_start(user_state))
-                    final = out[:, -1]
-                assert final is not None
-                scores[row] = (final[0] @ table.T + bias).numpy().astype(np.float64)
+                final = self._final_state(np.asarray(history, dtype=np.int64), user_row)
+                predictor = self._net.contextualise(final[:, None], context)[0, 0]
+                scores[row] = (predictor @ table.T + bias).numpy().astype(np.float64)
         return scores
+
+    def _final_state(self, history: np.ndarray, user_row: int | None) -> torch.Tensor:
+        """The state that predicts the next item: the user GRU over past pieces, the session GRU over the latest."""
+        params: HrnnParams = self.params  # type: ignore[assignment]
+        net = self._net
+        rows = torch.as_tensor([-1 if user_row is None else user_row])
+        user_state = net.user_start(rows)
+        if not len(history):
+            return net.session_start(user_state)
+        final: torch.Tensor | None = None
+        for piece in _score_pieces(history, params.bptt, params.max_sessions):
+            if final is not None:
+                user_state = net.user_gru(final, user_state)
+            out = net.run_session(torch.as_tensor(piece)[None, :], net.session_start(user_state))
+            final = out[:, -1]
+        assert final is not None
+        return final
+
+    def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
+        """For each recommended item, the one of the user's latest 10 items whose vector is most like it.
+
+        Similarity is the cosine between the history item's vector (the session GRU's input) and the
+        recommended item's output vector; both are the same tied embedding, so "like" means "the network
+        treats them alike". Returns item indices (of the history items), as the base hook expects.
+        """
+        recent = np.asarray(history, dtype=np.int64)[-10:]
+        if not len(recent) or not len(items):
+            return [None] * len(items)
+        with torch.no_grad():
+            table = self._net.all_item_vectors()
+            left = torch.nn.functional.normalize(table[torch.as_tensor(recent)], dim=1)
+            right = torch.nn.functional.normalize(table[torch.as_tensor(np.asarray(items, dtype=np.int64))], dim=1)
+            best = (right @ left.T).argmax(dim=1).numpy()
+        return [int(recent[k]) for k in best]
 
     # ------------------------------------------------------------ persistence
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {name: tensor.detach().cpu().numpy() for name, tensor in self._net.state_dict().items()}
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        params: HrnnParams = self.params  # type: ignore[assignment]
-        net = _Net(self.n_items, params.hidden_dimension, params.dropout)
-        net.load_state_dict({name: torch.as_tensor(np.array(value)) for name, value in arrays.items()})
+        net = self._make_net(None, arrays)
+        names = net.state_dict().keys()  # other saved arrays (feature encoders) belong to subclasses
+        net.load_state_dict({name: torch.as_tensor(np.array(arrays[name])) for name in names})
         self._net = net.eval()
 
 
@@ -245,7 +319,7 @@ def _sampled_softmax(
     h = predictors[valid]
     pos = targets[valid]
     w = weights[valid]
-    table, bias = net.item_embedding, net.item_bias
+    table, bias = net.item_vectors, net.item_bias
     pos_logit = (h * table(pos)).sum(-1) + bias[pos] - log_q[pos]
     neg_logit = h @ table(negatives).T + bias[negatives] - log_q[negatives]
     neg_logit = neg_logit.masked_fill(negatives[None, :] == pos[:, None], float("-inf"))

@@ -103,6 +103,18 @@ def _create_dataset_import_job(platform: Platform, args: argparse.Namespace) -> 
     return {"datasetImportJobArn": job.arn, "status": job.status.value}
 
 
+def _update_dataset(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.datasets import update_dataset
+
+    return {"datasetArn": update_dataset(platform, args.dataset, args.schema).arn}
+
+
+def _push_data_versions(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.dvc_tracking import push_versions
+
+    return push_versions(platform.settings.data_root, args.remote or platform.settings.dvc_remote)
+
+
 def _create_event_tracker(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.events.tracker import create_event_tracker
 
@@ -118,6 +130,24 @@ def _put_events(platform: Platform, args: argparse.Namespace) -> Any:
         raise InvalidInputError("--event-list must be a JSON list of events")
     stored = put_events(platform, args.tracking_id, args.session_id, events, user_id=args.user_id)
     return {"eventsStored": stored}
+
+
+def _put_users(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_users
+
+    users = _json_arg(args.users, "--users")
+    if not isinstance(users, list):
+        raise InvalidInputError('--users must be a JSON list of {"userId", "properties"} records')
+    return {"usersStored": put_users(platform, args.dataset_arn, users)}
+
+
+def _put_items(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_items
+
+    items = _json_arg(args.items, "--items")
+    if not isinstance(items, list):
+        raise InvalidInputError('--items must be a JSON list of {"itemId", "properties"} records')
+    return {"itemsStored": put_items(platform, args.dataset_arn, items)}
 
 
 def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
@@ -352,6 +382,10 @@ def _describe(noun: str) -> Handler:
     resource_type, key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        if resource_type is ResourceType.DATASET_IMPORT_JOB:
+            from recsmith.data.imports import reap_interrupted_import_jobs
+
+            reap_interrupted_import_jobs(platform)
         resource = platform.catalog.get(resource_type, args.arn)
         out: dict[str, Any] = {key: resource.describe()}
         if resource_type is ResourceType.CAMPAIGN:
@@ -365,6 +399,10 @@ def _list(noun: str) -> Handler:
     resource_type, _key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        if resource_type is ResourceType.DATASET_IMPORT_JOB:
+            from recsmith.data.imports import reap_interrupted_import_jobs
+
+            reap_interrupted_import_jobs(platform)
         group = getattr(args, "dataset_group_arn", None)
         group_arn = platform.catalog.get(ResourceType.DATASET_GROUP, group).arn if group else None
         resources = platform.catalog.list(resource_type, dataset_group_arn=group_arn)
@@ -424,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
     sub.add_argument("--dataset-type", required=True, help="INTERACTIONS, ITEMS or USERS")
     sub.add_argument("--schema", "--schema-arn", dest="schema", required=True)
+    sub = command("update-dataset", _update_dataset, "Bind a dataset to a schema that adds nullable fields.")
+    sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
+    sub.add_argument("--schema", "--schema-arn", dest="schema", required=True)
+    sub = command("push-data-versions", _push_data_versions, "dvc push every data version to the DVC remote.")
+    sub.add_argument("--remote", help="DVC remote URL or folder; default RECSMITH_DVC_REMOTE")
     sub = command("create-dataset-import-job", _create_dataset_import_job, "Import a CSV/Parquet file.")
     sub.add_argument("--job-name")
     sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
@@ -437,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--user-id")
     sub.add_argument("--session-id", required=True)
     sub.add_argument("--event-list", required=True, help="JSON list of events (or file://path)")
+    sub = command("put-users", _put_users, "Add or replace 1-10 users' metadata (a USERS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--users", required=True, help='JSON list of {"userId", "properties"} (or file://path)')
+    sub = command("put-items", _put_items, "Add or replace 1-10 items' metadata (an ITEMS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--items", required=True, help='JSON list of {"itemId", "properties"} (or file://path)')
     sub = command("create-solution", _create_solution, "Create a solution (recipe or AutoML).")
     sub.add_argument("--name", required=True)
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)

@@ -29,7 +29,7 @@ def tiny_interactions() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP])
 
 
-@pytest.fixture(params=recipe_ids())
+@pytest.fixture(params=recipe_ids(), scope="module")  # fitted once per recipe: the tests only read it
 def recipe(request: pytest.FixtureRequest) -> Recipe:
     return get_recipe_class(request.param)(seed=3).fit(InteractionData(tiny_interactions()))
 

@@ -117,3 +117,13 @@ def test_new_event_changes_the_answer(fitted: tuple[Recipe, pd.DataFrame]) -> No
 def test_unknown_user_gets_popular_items(fitted: tuple[Recipe, pd.DataFrame]) -> None:
     recipe, _ = fitted
     assert recipe.recommend(["nobody"], 5)[0].item_ids == recipe.popular_items(5).item_ids
+
+
+def test_explanations_name_one_of_the_latest_items(fitted: tuple[Recipe, pd.DataFrame]) -> None:
+    recipe, _ = fitted
+    history = recipe.user_history("u0", ["c3_0", "c3_1"])
+    items = np.asarray([recipe.item_index_["c3_2"], recipe.item_index_["c5_4"]])
+    because = recipe._explain(history, items)
+    assert len(because) == 2
+    assert all(index in set(history[-10:].tolist()) for index in because)
+    assert recipe._explain(np.empty(0, dtype=np.int32), items) == [None, None]

@@ -1,4 +1,4 @@
-"""The durable event store behind PutEvents: one SQL table, SQLite (WAL, full fsync) or PostgreSQL.
+"""The durable event store behind PutEvents, PutUsers and PutItems: SQL tables, SQLite (WAL, full fsync) or PostgreSQL.
 
 An event is accepted only after its transaction has committed, so an accepted event is never lost. Events
 are deduplicated on (dataset group, eventId). Campaigns read a user's newest events per request, which is
@@ -13,7 +13,10 @@ session that has seen no user yet is its own identity, and its ``sessionId`` ser
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -66,6 +69,30 @@ class EventRow(_Base):
     properties: Mapped[str | None] = mapped_column(Text, nullable=True)
     recommendation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     impression: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class _PutRecord:
+    """Columns shared by the PutUsers and PutItems tables: append-only, the newest row of an id wins."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_group_arn: Mapped[str] = mapped_column(String(512))
+    dataset_arn: Mapped[str] = mapped_column(String(512))
+    entity_id: Mapped[str] = mapped_column(String(256))
+    properties: Mapped[str] = mapped_column(Text)
+    put_at: Mapped[float] = mapped_column(Float)
+
+
+class PutUserRow(_PutRecord, _Base):
+    __tablename__ = "put_users"
+    __table_args__ = (Index("ix_put_users_group_id", "dataset_group_arn", "id"),)
+
+
+class PutItemRow(_PutRecord, _Base):
+    __tablename__ = "put_items"
+    __table_args__ = (Index("ix_put_items_group_id", "dataset_group_arn", "id"),)
+
+
+PUT_TABLES: dict[str, type[PutUserRow] | type[PutItemRow]] = {"USERS": PutUserRow, "ITEMS": PutItemRow}
 
 
 class StoredEvent(BaseModel):
@@ -134,6 +161,50 @@ def _identity_query() -> Select[Any]:
         .order_by(branches.c.id.desc())
         .limit(bindparam("limit", type_=BigInteger))  # type: ignore[arg-type]
     )
+@dataclass
+class _Batch:
+    rows: list[dict[str, Any]]
+    done: bool = False
+    new: int = 0
+    error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Leader/follower group commit: whoever holds the commit lock writes every queued batch in one transaction."""
+
+    def __init__(self, commit: Callable[[list[dict[str, Any]]], set[tuple[str, str]]]) -> None:
+        self._commit = commit
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+        self._queue: list[_Batch] = []
+
+    def submit(self, rows: list[dict[str, Any]]) -> int:
+        batch = _Batch(rows)
+        with self._queue_lock:
+            self._queue.append(batch)
+        with self._commit_lock:
+            if not batch.done:
+                with self._queue_lock:
+                    batches, self._queue = self._queue, []
+                self._write(batches)
+        if batch.error is not None:
+            raise batch.error
+        return batch.new
+
+    def _write(self, batches: list[_Batch]) -> None:
+        try:
+            inserted = self._commit([row for b in batches for row in b.rows])
+            for b in batches:  # an eventId repeated across batches counts for the first one
+                keys = {(row["dataset_group_arn"], row["event_id"]) for row in b.rows}
+                b.new = len(keys & inserted)
+                inserted -= keys
+        except BaseException as exc:  # every waiter of a failed commit sees the failure
+            for b in batches:
+                b.error = exc
+            raise
+        finally:
+            for b in batches:
+                b.done = True
 
 
 class EventStore:
@@ -149,7 +220,12 @@ class EventStore:
         self._engine.dispose()
 
     def append(self, events: Sequence[StoredEvent]) -> int:
-        """Commit ``events`` in one transaction; returns how many were new (a repeated eventId is skipped)."""
+        """Commit ``events`` durably; returns how many were new (a repeated eventId is skipped).
+
+        Concurrent calls share one transaction (group commit): the first caller to reach the database commits
+        every batch queued so far, so one fsync covers them all; each caller returns only after the commit that
+        holds its events, and a failed commit fails every caller in it.
+        """
         if not events:
             return 0
         rows: list[dict[str, Any]] = []
@@ -157,16 +233,22 @@ class EventStore:
             row = event.model_dump()
             row["impression"] = "|".join(event.impression) if event.impression else None
             rows.append(row)
+        return self._group_commit.submit(rows)
+
+    @cached_property
+    def _group_commit(self) -> _GroupCommit:
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
             insert(EventRow)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["dataset_group_arn", "event_id"])
-            .returning(EventRow.id)
+            .returning(EventRow.dataset_group_arn, EventRow.event_id)
         )
-        with self._engine.begin() as connection:
-            inserted = connection.execute(statement).all()
-        return len(inserted)
+
+        def commit(rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+            with self._engine.begin() as connection:
+                return {(str(g), str(e)) for g, e in connection.execute(statement, rows)}
+
+        return _GroupCommit(commit)
 
     def recent_items(self, dataset_group_arn: str, user_id: str, limit: int = 200) -> list[str]:
         """The user's latest item ids from PutEvents (anonymous session events included), oldest first."""
@@ -213,6 +295,33 @@ class EventStore:
         frame = events.dropna(subset=[ITEM_ID]).drop(columns="SESSION_ID").reset_index(drop=True)
         frame[TIMESTAMP] = frame[TIMESTAMP].astype("float64").astype("int64")
         return frame
+
+    def put_records(self, kind: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Commit PutUsers (``kind`` USERS) or PutItems (ITEMS) rows in one transaction.
+
+        Each row holds dataset_group_arn, dataset_arn, entity_id, properties (JSON text) and put_at.
+        """
+        if rows:
+            with self._engine.begin() as connection:
+                connection.execute(PUT_TABLES[kind].__table__.insert(), list(rows))  # type: ignore[attr-defined]
+
+    def put_version(self, kind: str, dataset_group_arn: str) -> int:
+        """The id of the group's newest put record of ``kind`` (0 when none): changes with every PutUsers/PutItems."""
+        table = PUT_TABLES[kind]
+        query = select(func.max(table.id)).where(table.dataset_group_arn == dataset_group_arn)
+        with self._engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
+
+    def put_rows(self, kind: str, dataset_group_arn: str) -> list[tuple[int, str, str, float]]:
+        """Every put record of the group, oldest first: ``(id, entity id, properties JSON, put_at)``."""
+        table = PUT_TABLES[kind]
+        query = (
+            select(table.id, table.entity_id, table.properties, table.put_at)
+            .where(table.dataset_group_arn == dataset_group_arn)
+            .order_by(table.id)
+        )
+        with self._engine.connect() as connection:
+            return [(int(a), str(b), str(c), float(d)) for a, b, c, d in connection.execute(query)]
 
     def count(self, dataset_group_arn: str) -> int:
         with self._engine.connect() as connection:

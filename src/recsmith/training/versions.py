@@ -62,10 +62,12 @@ class Snapshot:
 def training_metadata(platform: Platform, dataset_group_arn: str, kind: DatasetType) -> pd.DataFrame | None:
     """The group's ITEMS or USERS records as training sees them, or ``None`` when the group has none.
 
-    Recipes that use metadata (deepfm, hrnn_metadata, hrnn_coldstart) read these frames; ids are strings.
+    Recipes that use metadata (deepfm, hrnn_metadata, hrnn_coldstart) read these frames; ids are strings. Records
+    sent with PutItems/PutUsers replace the bulk rows of the same id.
     """
-    dataset = find_dataset(platform, dataset_group_arn, kind)
-    frame = read_current(platform, dataset) if dataset is not None else None
+    from recsmith.events.metadata import current_metadata  # PutItems/PutUsers laid over the bulk data version
+
+    frame = current_metadata(platform, dataset_group_arn, kind)
     if frame is None or frame.empty:
         return None
     id_column = ITEM_ID if kind is DatasetType.ITEMS else USER_ID
