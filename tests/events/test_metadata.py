@@ -98,7 +98,7 @@ def test_put_items_lay_over_the_bulk_data_and_the_newest_put_wins(shop: tuple[Pl
     assert sorted(rows) == ["i1", "i2", "i3", "i9"]
     assert (rows["i2"]["GENRES"], rows["i2"]["PRICE"], rows["i2"]["NUMBER_OF_RATINGS"]) == ("Horror", 5.0, 12)
     assert rows["i9"]["PRICE"] == 3.0 and pd.isna(rows["i9"]["GENRES"])  # the newest put replaces the whole record
-    assert rows["i1"]["GENRES"] == "Comedy" and frame["PRICE"].dtype == "Float64"
+    assert rows["i1"]["GENRES"] == "Comedy" and pd.api.types.is_float_dtype(frame["PRICE"])
     trained_on = training_metadata(platform, group, DatasetType.ITEMS)  # the next training sees the puts too
     assert trained_on is not None and trained_on.set_index("ITEM_ID").loc["i2", "GENRES"] == "Horror"
     users = current_metadata(platform, group, DatasetType.USERS)
