@@ -272,9 +272,14 @@ class Recipe(ABC):
             f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer related-items requests"
         )
 
-    def popular_items(self, n: int = 25, *, filter_items: Collection[str] | None = None) -> Recommendation:
-        """The most popular items of the training data: the answer for an unknown user or item."""
-        return self._top_n(self._unscored(), self._candidate_mask(filter_items, None), n)
+    def popular_items(
+        self, n: int = 25, *, filter_items: Collection[str] | None = None, items: Collection[str] | None = None
+    ) -> Recommendation:
+        """The most popular items of the training data: the answer for an unknown user or item.
+
+        ``filter_items`` and ``items`` work as in :meth:`recommend`.
+        """
+        return self._top_n(self._unscored(), self._candidate_mask(filter_items, items), n)
 
     def _unscored(self) -> np.ndarray:
         """Scores for an answer the recipe has nothing to say about: all backfilled, by popularity."""

@@ -19,12 +19,15 @@ id: the session's events are its history, and they join the user once a userId a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from models.base import REASON_PROMOTED, Recipe, Recommendation, UnsupportedOperation
 from recsmith.campaigns import item_metadata
-from recsmith.campaigns.filters import FilterDecision, apply_filter
+from recsmith.campaigns.filters import apply_filter
 from recsmith.campaigns.holder import ModelHolder, ServedModel
 from recsmith.campaigns.promotions import Promotion, interleave, parse_promotions
 from recsmith.catalog import ResourceType
@@ -55,16 +58,26 @@ def _recent_items(platform: Platform, group_arn: str | None, user_id: str) -> li
     return platform.events.recent_items(group_arn, user_id) if group_arn else []
 
 
-def _blocked(recipe: Recipe, decision: FilterDecision | None) -> set[str] | None:
-    """The model's items a filter decision removes (None without a filter); shared and cached: read only."""
-    if decision is None:
-        return None
-    return decision.blocked_among(recipe.item_ids_)
+@dataclass(frozen=True)
+class _Allowed:
+    """What filters leave for one answer: only ``include`` (None: every item), minus ``exclude``.
 
+    Kept in this form rather than as the set of blocked items, because an INCLUDE filter usually allows few
+    items and its complement grows with the catalogue; recipes take ``include`` as their candidate list.
+    """
 
-def _union(*parts: set[str] | None) -> set[str] | None:
-    present = [p for p in parts if p is not None]
-    return set().union(*present) if present else None
+    include: Collection[str] | None = None
+    exclude: frozenset[str] = frozenset()
+
+    def without(self, items: Collection[str]) -> _Allowed:
+        return _Allowed(self.include, self.exclude | frozenset(items))
+
+    def blocked(self, recipe: Recipe) -> set[str] | None:
+        """The same as a set of blocked ids, for recipe calls that take no candidate list."""
+        if self.include is None:
+            return set(self.exclude) or None
+        ids = recipe.item_ids_
+        return set(self.exclude) | set(ids[~np.isin(ids, list(self.include))].tolist())
 
 
 def _entries(answer: Recommendation, promotion: str | None = None) -> list[dict[str, Any]]:
@@ -143,17 +156,18 @@ def get_recommendations(
     recipe = served.recipe
     user, current = (str(user_id) if user_id else None), (str(item_id) if item_id else None)
 
-    def decide(arn: str | None, values: Mapping[str, str] | None) -> set[str] | None:
+    def decide(arn: str | None, values: Mapping[str, str] | None) -> _Allowed:
         if not arn:
-            return None
-        return _blocked(recipe, apply_filter(platform, arn, values, group_arn, user_id=user, current_item=current))
+            return _Allowed()
+        decision = apply_filter(platform, arn, values, group_arn, user_id=user, current_item=current)
+        return _Allowed(decision.include, frozenset(decision.exclude))
 
-    blocked = decide(filter_arn, filter_values)
+    allowed = decide(filter_arn, filter_values)
     if item_id:
 
-        def answer(filter_items: set[str] | None, n: int) -> Recommendation:
+        def answer(allowed: _Allowed, n: int) -> Recommendation:
             try:
-                return recipe.similar_items([str(item_id)], n, filter_items=filter_items)[0]
+                return recipe.similar_items([str(item_id)], n, filter_items=allowed.blocked(recipe))[0]
             except UnsupportedOperation as exc:
                 raise UnsupportedCapabilityError(
                     f"campaign {campaign!r} serves a {recipe.recipe_type} recipe ({recipe.recipe_id}); "
@@ -164,34 +178,35 @@ def get_recommendations(
         person = str(user_id)
         recent = _recent_items(platform, group_arn, person)
 
-        def answer(filter_items: set[str] | None, n: int) -> Recommendation:
+        def answer(allowed: _Allowed, n: int) -> Recommendation:
             if person not in recipe.user_index_ and not recent:
-                return recipe.popular_items(n, filter_items=filter_items)
+                return recipe.popular_items(n, filter_items=allowed.exclude, items=allowed.include)
             return recipe.recommend(
                 [person],
                 n,
                 context=dict(context) if context else None,
                 recent_events={person: recent},
-                filter_items=filter_items,
+                filter_items=allowed.exclude,
+                items=allowed.include,
             )[0]
 
     if promotion is None:
-        entries = _entries(answer(blocked, num_results))
+        entries = _entries(answer(allowed, num_results))
     else:
-        entries = _promoted_entries(promotion, answer, decide, blocked, num_results)
+        entries = _promoted_entries(promotion, answer, decide, allowed, num_results)
     return _response("itemList", entries, served, platform, group_arn, columns)
 
 
 def _promoted_entries(
     promotion: Promotion,
-    answer: Callable[[set[str] | None, int], Recommendation],
-    decide: Callable[[str | None, Mapping[str, str] | None], set[str] | None],
-    blocked: set[str] | None,
+    answer: Callable[[_Allowed, int], Recommendation],
+    decide: Callable[[str | None, Mapping[str, str] | None], _Allowed],
+    allowed: _Allowed,
     num_results: int,
 ) -> list[dict[str, Any]]:
     """The promotion's share from its own filter, the rest from the request's, spread through the list."""
     promoted = answer(decide(promotion.filter_arn, promotion.filter_values), promotion.count(num_results))
-    regular = answer(_union(blocked, set(promoted.item_ids)), num_results - len(promoted))
+    regular = answer(allowed.without(promoted.item_ids), num_results - len(promoted))
     merged = interleave(_entries(promoted, promotion.name), _entries(regular), num_results)
     return [entry for entry, _ in merged]
 
