@@ -22,8 +22,20 @@ _LOCK = threading.Lock()
 REMOTE_NAME = "recsmith"
 
 
+def _dvc_logs_to_stderr() -> None:
+    """Importing dvc binds its console handlers to the streams of that moment, which ``redirect_stdout`` cannot
+    reach; our CLI's stdout is JSON, so DVC's lines ("Initialized DVC repository.") go to the current stderr."""
+    import sys
+
+    for handler in logging.getLogger("dvc").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+            handler.setStream(sys.stderr)
+
+
 def _repo(root: Path) -> Any:
     from dvc.repo import Repo
+
+    _dvc_logs_to_stderr()
 
     if not (root / ".dvc").is_dir():
         root.mkdir(parents=True, exist_ok=True)
