@@ -139,7 +139,10 @@ class CampaignService:
     def __init__(self) -> None:
         # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
         self.platform = Platform.from_env()
-        self.holder = ModelHolder(self.platform, os.environ["RECSMITH_CAMPAIGN"])
+        campaign = os.environ["RECSMITH_CAMPAIGN"]
+        # the workers of this server switch versions together (see recsmith.campaigns.holder)
+        coordination = self.platform.settings.resolved_home / "serving" / campaign.rsplit("/", 1)[-1]
+        self.holder = ModelHolder(self.platform, campaign, coordination_dir=coordination)
         self.holder.refresh()
         served = self.holder.current
         logger.info(

@@ -221,7 +221,7 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
     # a SIGTERM must stop the server's process group too, not leave it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host)
+    process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host, workers=args.workers)
     url = f"http://{args.host}:{args.port}"
     try:
         wait_ready(url, timeout=120)
@@ -462,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--port", type=int, default=3000)
     sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--workers", type=int, default=1, help="worker processes (each holds the model)")
     sub = command("get-recommendations", _get_recommendations, "Recommendations from a campaign.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     who = sub.add_mutually_exclusive_group(required=True)
