@@ -251,7 +251,9 @@ def over_http(home: Path, built: dict[str, str], args: argparse.Namespace) -> No
     settings = Settings(home=home / "home")
     port = _free_port()
     log = home / "server.log"
-    server = serve_campaign(settings, built["campaignArn"], port, workers=args.workers, log_file=log)
+    server = serve_campaign(
+        settings, built["campaignArn"], port, workers=args.workers, access_log=args.access_log, log_file=log
+    )
     url = f"http://127.0.0.1:{port}"
     bare_dir = Path(tempfile.mkdtemp(prefix="bare-"))
     (bare_dir / "bare_app.py").write_text(BARE_APP)
@@ -340,10 +342,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (and bare Starlette's)")
     parser.add_argument("--event-trials", type=int, default=20)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--access-log", action="store_true", help="keep BentoML's per-request access log on")
+    parser.add_argument("--skip-in-process", action="store_true")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs share it)")
     built = build(args.home, args.users, args.items, args.per_user)
-    in_process(args.home, built, args.requests)
+    if not args.skip_in_process:
+        in_process(args.home, built, args.requests)
     if not args.skip_http:
         over_http(args.home, built, args)
 

@@ -7,7 +7,8 @@ function of :mod:`recsmith`, and a :class:`~recsmith.errors.RecsmithError` becom
 turns into the matching modeled exception.
 
 Configured by the environment, read once per worker: ``RECSMITH_CAMPAIGN`` (the campaign's ARN or name),
-the usual ``RECSMITH_*`` settings, and ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1). Each
+the usual ``RECSMITH_*`` settings, ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1) and
+``RECSMITH_SERVING_ACCESS_LOG`` (``0`` turns the per-request access log off). Each
 worker holds its own model (:class:`~recsmith.campaigns.holder.ModelHolder`) and polls for the campaign's
 target version. Swagger UI is at ``/``, the OpenAPI document at ``/docs.json``, readiness at ``/readyz``. Start it with
 :func:`recsmith.campaigns.server.serve_campaign` or
@@ -132,6 +133,8 @@ async def _send_invalid_input(send: Any, start: dict[str, Any], raw: bytes) -> N
     name="recsmith_campaign",
     workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
     traffic={"timeout": 30},
+    # one log line per request costs more than scoring does; RECSMITH_SERVING_ACCESS_LOG=0 turns it off
+    logging={"access": {"enabled": os.environ.get("RECSMITH_SERVING_ACCESS_LOG", "1") != "0"}},
 )
 class CampaignService:
     """One campaign: GetRecommendations, GetPersonalizedRanking and PutEvents."""
