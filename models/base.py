@@ -155,6 +155,7 @@ class Recipe(ABC):
     def _build_indexes(self) -> None:
         self.item_index_ = {item: i for i, item in enumerate(self.item_ids_.tolist())}
         self.user_index_ = {user: u for u, user in enumerate(self.user_ids_.tolist())}
+        self._popular_order_cache: np.ndarray | None = None
 
     @abstractmethod
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
@@ -230,17 +231,78 @@ class Recipe(ABC):
         """
         recent_events = recent_events or {}
         histories = [self.user_history(u, recent_events.get(u, ())) for u in user_ids]
+        if not histories:
+            return []
         scores = self._score_users(list(user_ids), histories, context)
         allowed = self._candidate_mask(filter_items, items)
+        popular = self._popular_order(allowed)
         results = []
         for row, (user, history) in enumerate(zip(user_ids, histories, strict=True)):
-            mask = allowed.copy()
-            if exclude_seen and len(history):
-                mask[history] = False
+            blocked = [history] if exclude_seen and len(history) else []
             if exclude and user in exclude:
-                mask[self._indices(exclude[user])] = False
-            results.append(self._top_n(scores[row], mask, n, history=history))
+                blocked.append(self._indices(exclude[user]))
+            excluded = np.concatenate(blocked) if blocked else np.empty(0, dtype=np.int64)
+            results.append(self._select(scores[row], allowed, excluded, popular, n, history))
         return results
+
+    def _popular_order(self, allowed: np.ndarray) -> np.ndarray:
+        """The allowed items by popularity, most popular first, ties by item index: the backfill order."""
+        order = getattr(self, "_popular_order_cache", None)
+        if order is None or len(order) != self.n_items:
+            pop = self._popularity_scores()
+            order = np.lexsort((np.arange(self.n_items), -pop))
+            self._popular_order_cache = order
+        return order if allowed.all() else order[allowed[order]]
+
+    def _select(
+        self,
+        scores: np.ndarray,
+        allowed: np.ndarray,
+        excluded: np.ndarray,
+        popular: np.ndarray,
+        n: int,
+        history: np.ndarray | None = None,
+    ) -> Recommendation:
+        """Top ``n`` of one user's ``scores`` among ``allowed`` items not in ``excluded``; same answer as
+        :meth:`_top_n` on the backfilled scores, without touching every item when the recipe scored few."""
+        if n <= 0:
+            return Recommendation([], [], [])
+        scored = np.flatnonzero(np.isfinite(scores))
+        if len(scored) == self.n_items or len(scored) > self.n_items // 4:  # dense: plain masked top-n
+            mask = allowed.copy()
+            mask[excluded] = False
+            return self._top_n(scores, mask, n, history=history)
+        out_mask = np.zeros(self.n_items, dtype=bool)
+        out_mask[excluded] = True
+        candidates = scored[allowed[scored] & ~out_mask[scored]]
+        cand_scores = scores[candidates]
+        k = min(n, len(candidates))
+        if k:
+            if k < len(candidates):  # every item tied with the k-th stays in, so ties break by item index
+                kth = cand_scores[np.argpartition(-cand_scores, k - 1)[k - 1]]
+                part = np.flatnonzero(cand_scores >= kth)
+            else:
+                part = np.arange(len(candidates))
+            order = part[np.lexsort((candidates[part], -cand_scores[part]))][:k]
+            chosen, chosen_scores = candidates[order], cand_scores[order]
+        else:
+            chosen, chosen_scores = np.empty(0, dtype=np.int64), np.empty(0)
+        need = n - len(chosen)
+        if need > 0:  # backfill with the most popular remaining items, scored below every real score
+            out_mask[scored] = True
+            head = popular[: need + len(excluded) + len(scored)]
+            fill = head[~out_mask[head]][:need]
+            pop = self._popularity_scores()
+            if len(scored):
+                floor = scores[scored].min()
+                fill_scores = floor - 1.0 + pop[fill] / (pop.max() or 1.0) * 0.5
+            else:
+                fill_scores = pop[fill]
+            chosen = np.concatenate([chosen, fill])
+            chosen_scores = np.concatenate([chosen_scores, fill_scores])
+        return Recommendation(
+            self.item_ids_[chosen].tolist(), chosen_scores.tolist(), self._reasons(scores, chosen, history)
+        )
 
     def rank(
         self,
@@ -349,9 +411,13 @@ class Recipe(ABC):
             return Recommendation([], [], [])
         cand_scores = scores[candidates]
         k = min(n, len(candidates))
-        # ties break by item id order, so that answers are deterministic
-        part = np.argpartition(-cand_scores, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
-        order = part[np.lexsort((candidates[part], -cand_scores[part]))]
+        # ties break by item id order (every item tied with the k-th is considered), so answers are deterministic
+        if k < len(candidates):
+            kth = cand_scores[np.argpartition(-cand_scores, k - 1)[k - 1]]
+            part = np.flatnonzero(cand_scores >= kth)
+        else:
+            part = np.arange(len(candidates))
+        order = part[np.lexsort((candidates[part], -cand_scores[part]))][:k]
         chosen = candidates[order]
         return Recommendation(
             self.item_ids_[chosen].tolist(),

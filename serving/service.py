@@ -7,7 +7,8 @@ function of :mod:`recsmith`, and a :class:`~recsmith.errors.RecsmithError` becom
 turns into the matching modeled exception.
 
 Configured by the environment, read once per worker: ``RECSMITH_CAMPAIGN`` (the campaign's ARN or name),
-the usual ``RECSMITH_*`` settings, and ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1). Each
+the usual ``RECSMITH_*`` settings, ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1) and
+``RECSMITH_SERVING_ACCESS_LOG`` (``0`` turns the per-request access log off). Each
 worker holds its own model (:class:`~recsmith.campaigns.holder.ModelHolder`) and polls for the campaign's
 target version. Swagger UI is at ``/``, the OpenAPI document at ``/docs.json``, readiness at ``/readyz``. Start it with
 :func:`recsmith.campaigns.server.serve_campaign` or
@@ -113,8 +114,14 @@ def worker_platform() -> Platform:
     name="recsmith_campaign",
     workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
     traffic={"timeout": 30},
-    # PutEvents is the high-rate path: no per-request access-log line, metrics or tracing span for it
-    logging={"access": {"skip_paths": ["/metrics", "/healthz", "/livez", "/readyz", *INGEST_PATHS]}},
+    # PutEvents is the high-rate path: no per-request access-log line, metrics or tracing span for it; one log
+    # line per request costs more than scoring does, so RECSMITH_SERVING_ACCESS_LOG=0 turns the rest off too
+    logging={
+        "access": {
+            "enabled": os.environ.get("RECSMITH_SERVING_ACCESS_LOG", "1") != "0",
+            "skip_paths": ["/metrics", "/healthz", "/livez", "/readyz", *INGEST_PATHS],
+        }
+    },
     tracing={"excluded_urls": list(INGEST_PATHS)},
 )
 class CampaignService:
@@ -124,7 +131,10 @@ class CampaignService:
     def __init__(self) -> None:
         # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
         self.platform = worker_platform()
-        self.holder = ModelHolder(self.platform, os.environ["RECSMITH_CAMPAIGN"])
+        campaign = os.environ["RECSMITH_CAMPAIGN"]
+        # the workers of this server switch versions together (see recsmith.campaigns.holder)
+        coordination = self.platform.settings.resolved_home / "serving" / campaign.rsplit("/", 1)[-1]
+        self.holder = ModelHolder(self.platform, campaign, coordination_dir=coordination)
         self.holder.refresh()
         served = self.holder.current
         logger.info(

@@ -251,7 +251,7 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
     # a SIGTERM must stop the server's process group too, not leave it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host)
+    process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host, workers=args.workers)
     url = f"http://{args.host}:{args.port}"
     try:
         wait_ready(url, timeout=120)
@@ -522,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--port", type=int, default=3000)
     sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--workers", type=int, default=1, help="worker processes (each holds the model)")
     sub = command("get-recommendations", _get_recommendations, "Recommendations from a campaign.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     who = sub.add_mutually_exclusive_group(required=True)
@@ -545,8 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("create-batch-inference-job", _create_batch_inference_job, "Batch recommendations.")
     sub.add_argument("--job-name")
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
-    sub.add_argument("--job-input", required=True, help="JSON Lines file")
-    sub.add_argument("--job-output", required=True, help="output folder")
+    sub.add_argument("--job-input", required=True, help="JSON Lines file or folder, s3://bucket/key or s3://bucket/prefix/")
+    sub.add_argument("--job-output", required=True, help="output folder or s3://bucket/prefix/")
     sub.add_argument("--num-results", type=int, default=25)
     _filter_flags(sub)
     sub = command("create-dataset-export-job", _create_dataset_export_job, "Export a dataset as CSV (folder or S3).")
