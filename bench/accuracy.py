@@ -192,8 +192,9 @@ def _hash64(values: Sequence[str]) -> np.ndarray:
     )
 
 
-def evaluate_hash_ties(recipe: Recipe, split: Split) -> dict[str, float]:
-    """As ``evaluate_recipe``, but equal scores are ordered by a hash of (user, item), not by item id.
+def evaluate(recipe: Recipe, split: Split, ties: str) -> dict[str, float]:
+    """As ``evaluate_recipe``; with ``ties="hash"`` equal scores are ordered by a hash of (user, item), not by
+    item id (``ties="file"``, the order ``evaluate_recipe`` gives).
 
     Histories come from ``split.train`` (so a model fitted on more rows, the LEAK row, still excludes only the
     training items). A recipe that overrides ``recommend`` (hrnn_coldstart's exploration) is evaluated through
@@ -218,8 +219,11 @@ def evaluate_hash_ties(recipe: Recipe, split: Split) -> dict[str, float]:
         for row, (user, history) in enumerate(zip(batch, histories, strict=True)):
             full = recipe._backfilled(scores[row]).astype(np.float64, copy=True)
             full[history] = -np.inf
-            with np.errstate(over="ignore"):
-                tie = (item_hash ^ np.uint64(user_hash[user])) * np.uint64(0x9E3779B97F4A7C15)
+            if ties == "hash":
+                with np.errstate(over="ignore"):
+                    tie = (item_hash ^ np.uint64(user_hash[user])) * np.uint64(0x9E3779B97F4A7C15)
+            else:
+                tie = np.arange(len(full), dtype=np.uint64)
             k = min(MRR_CUTOFF, len(full))
             threshold = -np.partition(-full, k - 1)[k - 1]
             top = np.flatnonzero(full >= threshold)  # every item tied with the k-th best takes part in the draw
@@ -242,7 +246,7 @@ def _child(
     started = time.perf_counter()
     fitted = recipe_cls(seed=seed).fit(data)
     seconds = time.perf_counter() - started
-    metrics = evaluate_hash_ties(fitted, split) if ties == "hash" or name == LEAK else evaluate_recipe(fitted, split)
+    metrics = evaluate(fitted, split, ties)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return metrics, seconds, peak_mb
 
@@ -268,12 +272,22 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--recipes", default=",".join(recipe_ids()))
     parser.add_argument("--max-users", type=int, default=None, help="keep a seeded sample of this many users")
-    parser.add_argument("--ties", choices=("hash", "file"), default="hash", help="how equal scores are ordered")
+    parser.add_argument(
+        "--ties",
+        choices=("hash", "file"),
+        default="hash",
+        help="equal scores: hash of (user, item), or file (item id) order",
+    )
     parser.add_argument("--protocols", default="leave-last-out,personalize")
+    parser.add_argument("--baselines", default=",".join(BASELINES), help="reference baselines to run (all by default)")
     args = parser.parse_args()
     interactions, items = load_movielens(args.data, args.max_users)
     recipes = [r for r in args.recipes.split(",") if r]
-    names = [*BASELINES, LEAK, *recipes]
+    baselines = [b for b in args.baselines.split(",") if b]
+    unknown = set(baselines) - set(BASELINES)
+    if unknown or not baselines:
+        parser.error(f"--baselines: unknown {sorted(unknown)}; choose from {', '.join(BASELINES)}")
+    names = [*baselines, LEAK, *recipes]
     protocols = [p for p in args.protocols.split(",") if p]
     print(
         f"data: {args.data} ({len(interactions):,} interactions, {interactions[USER_ID].nunique()} users, "
@@ -303,7 +317,7 @@ def main() -> int:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         best_name, best_baseline = max(
-            ((b, statistics.fmean(m[NDCG] for m, _, _ in results[(protocol, b)])) for b in BASELINES),
+            ((b, statistics.fmean(m[NDCG] for m, _, _ in results[(protocol, b)])) for b in baselines),
             key=lambda pair: pair[1],
         )
         for name in names:
