@@ -11,6 +11,8 @@ _RECIPES: dict[str, str] = {
     "popularity_count": "models.popularity_count.recipe:PopularityCount",
     "hrnn": "models.hrnn.recipe:Hrnn",
     "sims": "models.sims.recipe:Sims",
+    "deepfm": "models.deepfm.recipe:DeepFm",
+    "personalized_ranking": "models.personalized_ranking.recipe:PersonalizedRanking",
 }
 
 
