@@ -38,15 +38,18 @@ def load_sample(platform: Platform, files: SampleFiles, group: str = "shop") -> 
 
 def test_automl_with_hpo_tracks_everything_in_mlflow(platform: Platform, sample_files: SampleFiles) -> None:
     load_sample(platform, sample_files)
-    config = SolutionConfig(perform_automl=True, perform_hpo=True, hpo_trials=3)
+    config = SolutionConfig(
+        perform_automl=True, perform_hpo=True, hpo_trials=3, automl_recipes=("sims", "popularity_count")
+    )
     create_solution(platform, "shop-auto", "shop", config)
     version = create_solution_version(platform, "shop-auto")
     assert version.status is Status.ACTIVE, version.failure_reason
     attrs = version.attributes
     assert set(attrs["candidates"]) == {"sims", "popularity_count"}
     assert attrs["recipe"] == "sims"  # the planted sessions make co-occurrence win
-    assert attrs["metrics"]["normalized_discounted_cumulative_gain_at_10"] > (
-        attrs["candidates"]["popularity_count"]["normalized_discounted_cumulative_gain_at_10"]
+    assert (
+        attrs["metrics"]["normalized_discounted_cumulative_gain_at_10"]
+        > (attrs["candidates"]["popularity_count"]["normalized_discounted_cumulative_gain_at_10"])
     )
     assert set(attrs["tunedHPOParams"]["algorithmHyperParameters"]) >= {"recent_items", "recency_decay"}
     platform.configure_mlflow()
@@ -120,10 +123,20 @@ def test_training_against_a_real_mlflow_server(tmp_path: Path, sample_files: Sam
     port = _free_port()
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-            "--default-artifact-root", (tmp_path / "server-artifacts").as_uri(),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--default-artifact-root",
+            (tmp_path / "server-artifacts").as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
