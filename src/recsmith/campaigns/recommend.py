@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.base import Recipe, Recommendation, UnsupportedOperation
+from models.base import Recipe, RecipeType, Recommendation, UnsupportedOperation
 from recsmith.campaigns.filters import FilterDecision, apply_filter
 from recsmith.campaigns.holder import ModelHolder, ServedModel
 from recsmith.catalog import ResourceType
@@ -92,6 +92,11 @@ def get_recommendations(
         raise InvalidInputError("pass exactly one of userId (recommendations) or itemId (related items)")
     served, group_arn = _resolve(platform, holder_or_model, campaign)
     recipe = served.recipe
+    if recipe.recipe_type is RecipeType.PERSONALIZED_RANKING:  # as Personalize: ranking campaigns only rank
+        raise UnsupportedCapabilityError(
+            f"campaign {campaign!r} serves a PERSONALIZED_RANKING recipe ({recipe.recipe_id}); "
+            "it answers GetPersonalizedRanking (userId + inputList), not GetRecommendations"
+        )
     decision = (
         apply_filter(
             platform,

@@ -127,3 +127,44 @@ def parse_solution_config(values: Mapping[str, Any]) -> SolutionConfig:
         return SolutionConfig(**values)
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from exc
+
+
+def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """:class:`SolutionConfig` fields from Personalize's ``solutionConfig`` JSON (the CLI's ``--solution-config``).
+
+    Personalize's keys: ``eventValueThreshold``, ``algorithmHyperParameters``, ``autoMLConfig`` (``metricName``,
+    ``recipeList``) and ``hpoConfig`` (``hpoObjective.metricName``, ``hpoResourceConfig.maxNumberOfTrainingJobs``
+    and ``maxParallelTrainingJobs``, given as strings as in Personalize). recsmith's own additions:
+    ``objectiveMetric``, ``seed``, ``hpoResourceConfig.maxTrainingSeconds`` (the HPO time budget) and
+    ``autoMLConfig.recipeHyperParameters`` (hyperparameters per candidate, e.g. fewer epochs).
+    """
+    values: dict[str, Any] = {}
+    for key, camel in (
+        ("event_value_threshold", "eventValueThreshold"),
+        ("hyperparameters", "algorithmHyperParameters"),
+        ("objective_metric", "objectiveMetric"),
+        ("hpo_trials", "maxNumberOfTrainingJobs"),
+        ("seed", "seed"),
+    ):
+        if camel in extra:
+            values[key] = extra[camel]
+    automl = extra.get("autoMLConfig") or {}
+    if "recipeList" in automl:
+        values["automl_recipes"] = [r.removeprefix(RECIPE_ARN_PREFIX) for r in automl["recipeList"]]
+    if "metricName" in automl:
+        values["objective_metric"] = automl["metricName"]
+    if "recipeHyperParameters" in automl:
+        values["candidate_hyperparameters"] = automl["recipeHyperParameters"]
+    hpo = extra.get("hpoConfig") or {}
+    resources = hpo.get("hpoResourceConfig") or {}
+    for key, camel in (
+        ("hpo_trials", "maxNumberOfTrainingJobs"),
+        ("max_parallel_jobs", "maxParallelTrainingJobs"),
+        ("hpo_seconds", "maxTrainingSeconds"),
+    ):
+        if camel in resources:
+            values[key] = resources[camel]
+    objective = (hpo.get("hpoObjective") or {}).get("metricName")
+    if objective:
+        values["objective_metric"] = objective
+    return values
