@@ -162,7 +162,9 @@ def deploy(platform: Platform, config: DeployConfig) -> dict[str, Any]:
         UpdateMode.parse(existing.attributes["updateMode"]) is UpdateMode.MANUAL
         and existing.attributes["solutionVersionArn"] != config.solution_version_arn
     ):
-        campaign = update_campaign(platform, existing.arn, solution_version=config.solution_version_arn, actor="deploy")
+        campaign = update_campaign(
+            platform, existing.arn, solution_version=config.solution_version_arn, actor="deploy"
+        )
     else:
         campaign = existing
     return {"campaignArn": campaign.arn, "updateMode": campaign.attributes["updateMode"]}

@@ -71,7 +71,9 @@ def test_auto_campaign_follows_promotion(trained: Trained) -> None:
         trained.versions[0],
         trained.versions[1],
     )
-    update = trained.platform.catalog.get(ResourceType.CAMPAIGN, campaign.arn).attributes["latestCampaignUpdate"]
+    update = trained.platform.catalog.get(ResourceType.CAMPAIGN, campaign.arn).attributes[
+        "latestCampaignUpdate"
+    ]
     assert update["status"] == "ACTIVE" and update["modelVersion"] == v2
 
 
@@ -104,7 +106,9 @@ def test_broken_version_keeps_the_old_model_serving(trained: Trained, broken_ver
     _promote(trained, broken_version)
     assert holder.refresh() is False
     assert holder.current.model_version == v1
-    update = trained.platform.catalog.get(ResourceType.CAMPAIGN, campaign.arn).attributes["latestCampaignUpdate"]
+    update = trained.platform.catalog.get(ResourceType.CAMPAIGN, campaign.arn).attributes[
+        "latestCampaignUpdate"
+    ]
     assert update["status"] == "CREATE FAILED"
     assert f"models:/{trained.model_name}/{broken_version}" in update["failureReason"]
     assert update["modelVersion"] == broken_version
@@ -129,7 +133,9 @@ def test_nothing_to_fall_back_to_raises(trained: Trained, broken_version: str) -
 def test_poller_swaps_in_the_background(trained: Trained) -> None:
     v1, v2 = _model_version(trained, 0), _model_version(trained, 1)
     _promote(trained, v1)
-    campaign = create_campaign(trained.platform, "auto-poll", solution_version=trained.versions[0], update_mode="AUTO")
+    campaign = create_campaign(
+        trained.platform, "auto-poll", solution_version=trained.versions[0], update_mode="AUTO"
+    )
     holder = ModelHolder(trained.platform, campaign.arn, poll_seconds=0.05)
     holder.refresh()
     holder.start()

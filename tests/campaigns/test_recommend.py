@@ -34,7 +34,9 @@ def _items(response: dict, key: str = "itemList") -> list[str]:
 
 
 def test_known_user_gets_unseen_items_and_the_model_version(trained: Trained, holder: ModelHolder) -> None:
-    response = get_recommendations(trained.platform, holder, holder.campaign_arn, user_id="u0001", num_results=10)
+    response = get_recommendations(
+        trained.platform, holder, holder.campaign_arn, user_id="u0001", num_results=10
+    )
     items = _items(response)
     recipe = holder.current.recipe
     seen = set(recipe.item_ids_[recipe.user_history("u0001")].tolist())
@@ -53,12 +55,16 @@ def test_campaign_name_is_accepted_and_default_is_25(trained: Trained, holder: M
 
 
 def test_unknown_user_gets_popular_items(trained: Trained, holder: ModelHolder) -> None:
-    response = get_recommendations(trained.platform, holder, holder.campaign_arn, user_id="nobody", num_results=5)
+    response = get_recommendations(
+        trained.platform, holder, holder.campaign_arn, user_id="nobody", num_results=5
+    )
     assert _items(response) == holder.current.recipe.popular_items(5).item_ids
 
 
 def test_related_items(trained: Trained, holder: ModelHolder) -> None:
-    response = get_recommendations(trained.platform, holder, holder.campaign_arn, item_id="i0010", num_results=8)
+    response = get_recommendations(
+        trained.platform, holder, holder.campaign_arn, item_id="i0010", num_results=8
+    )
     items = _items(response)
     assert len(items) == 8 and "i0010" not in items
     assert items == holder.current.recipe.similar_items(["i0010"], 8)[0].item_ids
@@ -117,7 +123,9 @@ def test_events_make_an_unknown_user_personal(trained: Trained, holder: ModelHol
         [{"eventType": "click", "itemId": "i0010", "sentAt": time.time()}],
         user_id=user,
     )
-    after = _items(get_recommendations(trained.platform, holder, holder.campaign_arn, user_id=user, num_results=5))
+    after = _items(
+        get_recommendations(trained.platform, holder, holder.campaign_arn, user_id=user, num_results=5)
+    )
     assert after == holder.current.recipe.similar_items(["i0010"], 5)[0].item_ids
     assert after != popular[:5]
 
@@ -125,7 +133,9 @@ def test_events_make_an_unknown_user_personal(trained: Trained, holder: ModelHol
 @pytest.mark.parametrize("num_results", [0, 501, -1])
 def test_num_results_out_of_range(trained: Trained, holder: ModelHolder, num_results: int) -> None:
     with pytest.raises(InvalidInputError, match=r"numResults must be an integer from 1 to 500"):
-        get_recommendations(trained.platform, holder, holder.campaign_arn, user_id="u0001", num_results=num_results)
+        get_recommendations(
+            trained.platform, holder, holder.campaign_arn, user_id="u0001", num_results=num_results
+        )
 
 
 @pytest.mark.parametrize(("user_id", "item_id"), [(None, None), ("u0001", "i0001")])
@@ -138,7 +148,9 @@ def test_exactly_one_of_user_and_item(
 
 def test_input_list_limits(trained: Trained, holder: ModelHolder) -> None:
     with pytest.raises(InvalidInputError, match="inputList must hold 1 to 500"):
-        get_personalized_ranking(trained.platform, holder, holder.campaign_arn, user_id="u0001", input_list=[])
+        get_personalized_ranking(
+            trained.platform, holder, holder.campaign_arn, user_id="u0001", input_list=[]
+        )
     with pytest.raises(InvalidInputError, match="inputList must hold 1 to 500"):
         get_personalized_ranking(
             trained.platform,

@@ -47,9 +47,8 @@ def test_automl_with_hpo_tracks_everything_in_mlflow(platform: Platform, sample_
     attrs = version.attributes
     assert set(attrs["candidates"]) == {"sims", "popularity_count"}
     assert attrs["recipe"] == "sims"  # the planted sessions make co-occurrence win
-    assert (
-        attrs["metrics"]["normalized_discounted_cumulative_gain_at_10"]
-        > (attrs["candidates"]["popularity_count"]["normalized_discounted_cumulative_gain_at_10"])
+    assert attrs["metrics"]["normalized_discounted_cumulative_gain_at_10"] > (
+        attrs["candidates"]["popularity_count"]["normalized_discounted_cumulative_gain_at_10"]
     )
     assert set(attrs["tunedHPOParams"]["algorithmHyperParameters"]) >= {"recent_items", "recency_decay"}
     platform.configure_mlflow()
@@ -123,20 +122,10 @@ def test_training_against_a_real_mlflow_server(tmp_path: Path, sample_files: Sam
     port = _free_port()
     server = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--default-artifact-root",
-            (tmp_path / "server-artifacts").as_uri(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+            "--default-artifact-root", (tmp_path / "server-artifacts").as_uri(),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -175,7 +175,9 @@ class ModelHolder:
             },
         )
 
-    def _record_success(self, campaign: Resource, target: CampaignTarget, previous: ServedModel | None) -> None:
+    def _record_success(
+        self, campaign: Resource, target: CampaignTarget, previous: ServedModel | None
+    ) -> None:
         logger.info(
             "campaign %s now serves %s (%s)",
             self.campaign_name,
@@ -216,7 +218,9 @@ class ModelHolder:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._poll, name=f"model-holder-{self.campaign_name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._poll, name=f"model-holder-{self.campaign_name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

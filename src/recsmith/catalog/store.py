@@ -238,7 +238,9 @@ class Catalog:
         """Every move of a campaign, oldest first."""
         with self._session() as session:
             rows = session.scalars(
-                select(CampaignMoveRow).where(CampaignMoveRow.campaign_arn == campaign_arn).order_by(CampaignMoveRow.id)
+                select(CampaignMoveRow)
+                .where(CampaignMoveRow.campaign_arn == campaign_arn)
+                .order_by(CampaignMoveRow.id)
             ).all()
             return [
                 CampaignMove(

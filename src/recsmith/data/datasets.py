@@ -36,7 +36,9 @@ def load_schema(platform: Platform, schema_arn_or_name: str) -> DatasetSchema:
     return parse_schema(resource.attributes["schema"])
 
 
-def create_dataset(platform: Platform, name: str, dataset_group: str, dataset_type: str, schema: str) -> Resource:
+def create_dataset(
+    platform: Platform, name: str, dataset_group: str, dataset_type: str, schema: str
+) -> Resource:
     """A dataset of ``dataset_type`` in a group, bound to a schema that fits the type; one per type per group."""
     validate_name(name, "dataset")
     group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group)

@@ -119,12 +119,12 @@ def _parse_field(raw: Any, position: int) -> SchemaField:
         non_null = [t for t in declared if t != "null"]
         nullable = len(non_null) < len(declared)
         if len(non_null) != 1:
-            raise SchemaError(f'schema field {name!r}: a union must be one type plus "null", got {declared}')
+            raise SchemaError(f"schema field {name!r}: a union must be one type plus \"null\", got {declared}")
         declared = non_null[0]
     if declared not in PRIMITIVE_TYPES:
         raise SchemaError(
             f"schema field {name!r}: type {declared!r} is not allowed; allowed: {', '.join(PRIMITIVE_TYPES)} "
-            '(optionally in a union with "null"; arrays, maps and nested records are not)'
+            "(optionally in a union with \"null\"; arrays, maps and nested records are not)"
         )
     categorical = bool(raw.get("categorical", False))
     textual = bool(raw.get("textual", False))
