@@ -151,7 +151,11 @@ def _put_items(platform: Platform, args: argparse.Namespace) -> Any:
 
 
 def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
-    from recsmith.training.solutions import create_solution, parse_solution_config
+    from recsmith.training.solutions import (
+        create_solution,
+        from_personalize_solution_config,
+        parse_solution_config,
+    )
 
     values: dict[str, Any] = {
         "recipe": args.recipe or args.recipe_arn,
@@ -161,26 +165,7 @@ def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
     if args.event_type:
         values["event_type"] = args.event_type
     if args.solution_config:
-        extra = _json_arg(args.solution_config, "--solution-config")
-        values.update(
-            {
-                key: extra[camel]
-                for key, camel in (
-                    ("event_value_threshold", "eventValueThreshold"),
-                    ("hyperparameters", "algorithmHyperParameters"),
-                    ("objective_metric", "objectiveMetric"),
-                    ("hpo_trials", "maxNumberOfTrainingJobs"),
-                    ("seed", "seed"),
-                )
-                if camel in extra
-            }
-        )
-        if "autoMLConfig" in extra:
-            values["automl_recipes"] = [
-                r.removeprefix("arn:aws:personalize:::recipe/") for r in extra["autoMLConfig"].get("recipeList", [])
-            ]
-            if "metricName" in extra["autoMLConfig"]:
-                values["objective_metric"] = extra["autoMLConfig"]["metricName"]
+        values.update(from_personalize_solution_config(_json_arg(args.solution_config, "--solution-config")))
     solution = create_solution(platform, args.name, args.dataset_group, parse_solution_config(values))
     return {"solutionArn": solution.arn}
 

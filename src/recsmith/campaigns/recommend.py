@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from models.base import REASON_PROMOTED, Recipe, Recommendation, UnsupportedOperation
+from models.base import REASON_PROMOTED, Recipe, RecipeType, Recommendation, UnsupportedOperation
 from recsmith.campaigns import item_metadata
 from recsmith.campaigns.filters import apply_filter
 from recsmith.campaigns.holder import ModelHolder, ServedModel
@@ -154,6 +154,11 @@ def get_recommendations(
     _check_metadata_results(columns, num_results)
     served, group_arn = _resolve(platform, holder_or_model, campaign)
     recipe = served.recipe
+    if recipe.recipe_type is RecipeType.PERSONALIZED_RANKING:  # as Personalize: ranking campaigns only rank
+        raise UnsupportedCapabilityError(
+            f"campaign {campaign!r} serves a PERSONALIZED_RANKING recipe ({recipe.recipe_id}); "
+            "it answers GetPersonalizedRanking (userId + inputList), not GetRecommendations"
+        )
     user, current = (str(user_id) if user_id else None), (str(item_id) if item_id else None)
 
     def decide(arn: str | None, values: Mapping[str, str] | None) -> _Allowed:
