@@ -43,6 +43,7 @@ from orchestration.airflow_shared import evaluate, params, promote, register
         "solution",
         "recipe",
         "perform_hpo",
+        "solution_config",
         "campaign",
         "update_mode",
     ),
@@ -69,7 +70,13 @@ def recsmith_retrain() -> None:
 
         assert params is not None
         with stage() as platform:
-            config = train_config(params["dataset_group"], params["solution"], params["recipe"], params["perform_hpo"])
+            config = train_config(
+                params["dataset_group"],
+                params["solution"],
+                params["recipe"],
+                params["perform_hpo"],
+                params.get("solution_config"),
+            )
             return train(platform, config)
 
     @task

@@ -36,6 +36,7 @@ IMPORTS = Asset("recsmith://imports")
         "solution",
         "recipe",
         "perform_hpo",
+        "solution_config",
         dataset_group="Group to train on; an import event overrides it.",
     ),
 )
@@ -49,7 +50,13 @@ def recsmith_train() -> None:
         events = (triggering_asset_events or {}).get(IMPORTS) or []
         group = events[-1].extra.get("dataset_group", params["dataset_group"]) if events else params["dataset_group"]
         with stage() as platform:
-            config = train_config(group, params["solution"], params["recipe"], params["perform_hpo"])
+            config = train_config(
+                group,
+                params["solution"],
+                params["recipe"],
+                params["perform_hpo"],
+                params.get("solution_config"),
+            )
             return train(platform, config)
 
     version = train()["solutionVersionArn"]

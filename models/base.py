@@ -8,6 +8,11 @@ file can never execute code when it is loaded.
 The base class owns what every recipe shares: the id maps, each user's time-ordered history, popularity (the
 fallback for unknown users, and the backfill when a recipe has fewer than ``n`` scored items), exclusion of
 seen items and of filtered items, and the top-N selection. A recipe supplies ``_fit`` and ``_score``.
+
+Every answer says why each item is in it (:attr:`Recommendation.reasons`, strings as Personalize's
+``PredictedItem.reason``): the base class knows which items the recipe scored (:data:`REASON_MODEL`) and which
+came from popularity backfill (:data:`REASON_POPULAR`); a recipe may add the user's own item that led to a
+recommendation (:meth:`Recipe._explain`, "Because of item X") and mark exploration (:meth:`Recipe._explored`).
 """
 
 from __future__ import annotations
@@ -70,16 +75,40 @@ class InteractionData:
     users: pd.DataFrame | None = None
 
 
+REASON_MODEL = "Model"
+"""The recipe scored the item for this request."""
+REASON_POPULAR = "Popular item"
+"""Popularity backfill: the recipe could not score the item (or the user is unknown to it)."""
+REASON_EXPLORATION = "Exploration"
+"""Cold-start exploration: a new or rarely seen item shown to learn about it."""
+REASON_PROMOTED = "Promoted item"
+"""Chosen by a request's promotion filter (added by the campaign, not by recipes)."""
+REASON_NOT_SCORED = "Not scored"
+"""Personalized ranking: an input item the model does not know, placed last."""
+
+
+def because_of(item_id: str) -> str:
+    """The reason naming the user's own item that led to a recommendation."""
+    return f"Because of item {item_id}"
+
+
 @dataclass(frozen=True)
 class Recommendation:
-    """A ranked answer: item ids, best first, with their scores."""
+    """A ranked answer: item ids, best first, with their scores and, per item, the reasons it is there.
+
+    ``reasons`` is empty or holds one list per item (``reasons[k]`` explains ``item_ids[k]``).
+    """
 
     item_ids: list[str]
     scores: list[float]
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[list[str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.item_ids)
+
+    def reasons_of(self, position: int) -> list[str]:
+        """The reasons of the item at ``position`` (empty when the answer carries none)."""
+        return list(self.reasons[position]) if self.reasons else []
 
 
 class Recipe(ABC):
@@ -126,11 +155,10 @@ class Recipe(ABC):
     def _build_indexes(self) -> None:
         self.item_index_ = {item: i for i, item in enumerate(self.item_ids_.tolist())}
         self.user_index_ = {user: u for u, user in enumerate(self.user_ids_.tolist())}
+        self._popular_order_cache: np.ndarray | None = None
 
     @abstractmethod
-    def _fit(
-        self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray
-    ) -> None:
+    def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
         """Learn the recipe's own state; ``user_codes``/``item_codes`` are time-ordered within each user."""
 
     @abstractmethod
@@ -149,6 +177,21 @@ class Recipe(ABC):
         metadata (deepfm, hrnn_metadata) override this instead of :meth:`_score`.
         """
         return self._score(histories, context)
+
+    def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
+        """For each recommended item index in ``items``, the index of the ``history`` item that led to it.
+
+        None where the recipe cannot name one (the default): explanations must be true, never guessed.
+        Sequence-based recipes (sims, hrnn) override this to say "because of item X".
+        """
+        return [None] * len(items)
+
+    def _explored(self, items: np.ndarray) -> np.ndarray:
+        """Which of ``items`` (indices) were placed by exploration rather than by relevance; default none.
+
+        Recipes with cold-start exploration (hrnn_coldstart) override this.
+        """
+        return np.zeros(len(items), dtype=bool)
 
     # ------------------------------------------------------------- answering
     @property
@@ -188,17 +231,78 @@ class Recipe(ABC):
         """
         recent_events = recent_events or {}
         histories = [self.user_history(u, recent_events.get(u, ())) for u in user_ids]
+        if not histories:
+            return []
         scores = self._score_users(list(user_ids), histories, context)
         allowed = self._candidate_mask(filter_items, items)
+        popular = self._popular_order(allowed)
         results = []
         for row, (user, history) in enumerate(zip(user_ids, histories, strict=True)):
-            mask = allowed.copy()
-            if exclude_seen and len(history):
-                mask[history] = False
+            blocked = [history] if exclude_seen and len(history) else []
             if exclude and user in exclude:
-                mask[self._indices(exclude[user])] = False
-            results.append(self._top_n(scores[row], mask, n))
+                blocked.append(self._indices(exclude[user]))
+            excluded = np.concatenate(blocked) if blocked else np.empty(0, dtype=np.int64)
+            results.append(self._select(scores[row], allowed, excluded, popular, n, history))
         return results
+
+    def _popular_order(self, allowed: np.ndarray) -> np.ndarray:
+        """The allowed items by popularity, most popular first, ties by item index: the backfill order."""
+        order = getattr(self, "_popular_order_cache", None)
+        if order is None or len(order) != self.n_items:
+            pop = self._popularity_scores()
+            order = np.lexsort((np.arange(self.n_items), -pop))
+            self._popular_order_cache = order
+        return order if allowed.all() else order[allowed[order]]
+
+    def _select(
+        self,
+        scores: np.ndarray,
+        allowed: np.ndarray,
+        excluded: np.ndarray,
+        popular: np.ndarray,
+        n: int,
+        history: np.ndarray | None = None,
+    ) -> Recommendation:
+        """Top ``n`` of one user's ``scores`` among ``allowed`` items not in ``excluded``; same answer as
+        :meth:`_top_n` on the backfilled scores, without touching every item when the recipe scored few."""
+        if n <= 0:
+            return Recommendation([], [], [])
+        scored = np.flatnonzero(np.isfinite(scores))
+        if len(scored) == self.n_items or len(scored) > self.n_items // 4:  # dense: plain masked top-n
+            mask = allowed.copy()
+            mask[excluded] = False
+            return self._top_n(scores, mask, n, history=history)
+        out_mask = np.zeros(self.n_items, dtype=bool)
+        out_mask[excluded] = True
+        candidates = scored[allowed[scored] & ~out_mask[scored]]
+        cand_scores = scores[candidates]
+        k = min(n, len(candidates))
+        if k:
+            if k < len(candidates):  # every item tied with the k-th stays in, so ties break by item index
+                kth = cand_scores[np.argpartition(-cand_scores, k - 1)[k - 1]]
+                part = np.flatnonzero(cand_scores >= kth)
+            else:
+                part = np.arange(len(candidates))
+            order = part[np.lexsort((candidates[part], -cand_scores[part]))][:k]
+            chosen, chosen_scores = candidates[order], cand_scores[order]
+        else:
+            chosen, chosen_scores = np.empty(0, dtype=np.int64), np.empty(0)
+        need = n - len(chosen)
+        if need > 0:  # backfill with the most popular remaining items, scored below every real score
+            out_mask[scored] = True
+            head = popular[: need + len(excluded) + len(scored)]
+            fill = head[~out_mask[head]][:need]
+            pop = self._popularity_scores()
+            if len(scored):
+                floor = scores[scored].min()
+                fill_scores = floor - 1.0 + pop[fill] / (pop.max() or 1.0) * 0.5
+            else:
+                fill_scores = pop[fill]
+            chosen = np.concatenate([chosen, fill])
+            chosen_scores = np.concatenate([chosen_scores, fill_scores])
+        return Recommendation(
+            self.item_ids_[chosen].tolist(), chosen_scores.tolist(), self._reasons(scores, chosen, history)
+        )
 
     def rank(
         self,
@@ -210,14 +314,17 @@ class Recipe(ABC):
     ) -> Recommendation:
         """``items`` re-ordered for ``user_id``, best first; items the model does not know go last, in input order."""
         history = self.user_history(user_id, recent_events)
-        scores = self._backfilled(self._score_users([user_id], [history], context)[0])
+        raw = self._score_users([user_id], [history], context)[0]
+        scores = self._backfilled(raw)
         known = [i for i in items if i in self.item_index_]
         unknown = [i for i in items if i not in self.item_index_]
         known_scores = np.asarray([scores[self.item_index_[i]] for i in known], dtype=np.float64)
         order = np.argsort(-known_scores, kind="stable")
         ranked = [known[k] for k in order] + unknown
         ranked_scores = [float(known_scores[k]) for k in order] + [0.0] * len(unknown)
-        return Recommendation(ranked, ranked_scores)
+        chosen = np.asarray([self.item_index_[known[k]] for k in order], dtype=np.int64)
+        reasons = self._reasons(raw, chosen, history) + [[REASON_NOT_SCORED] for _ in unknown]
+        return Recommendation(ranked, ranked_scores, reasons)
 
     def similar_items(
         self, item_ids: Sequence[str], n: int = 25, *, filter_items: Collection[str] | None = None
@@ -227,9 +334,18 @@ class Recipe(ABC):
             f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer related-items requests"
         )
 
-    def popular_items(self, n: int = 25, *, filter_items: Collection[str] | None = None) -> Recommendation:
-        """The most popular items of the training data: the answer for an unknown user or item."""
-        return self._top_n(self._popularity_scores(), self._candidate_mask(filter_items, None), n)
+    def popular_items(
+        self, n: int = 25, *, filter_items: Collection[str] | None = None, items: Collection[str] | None = None
+    ) -> Recommendation:
+        """The most popular items of the training data: the answer for an unknown user or item.
+
+        ``filter_items`` and ``items`` work as in :meth:`recommend`.
+        """
+        return self._top_n(self._unscored(), self._candidate_mask(filter_items, items), n)
+
+    def _unscored(self) -> np.ndarray:
+        """Scores for an answer the recipe has nothing to say about: all backfilled, by popularity."""
+        return np.full(self.n_items, -np.inf)
 
     # ----------------------------------------------------------------- helpers
     def _indices(self, item_ids: Collection[str]) -> np.ndarray:
@@ -262,18 +378,52 @@ class Recipe(ABC):
         scores[unscored] = floor - 1.0 + pop[unscored] / (pop.max() or 1.0) * 0.5
         return scores
 
-    def _top_n(self, scores: np.ndarray, mask: np.ndarray, n: int) -> Recommendation:
+    def _reasons(self, raw: np.ndarray, chosen: np.ndarray, history: np.ndarray | None) -> list[list[str]]:
+        """Why each chosen item is there: scored by the recipe (explained where it can) or popularity backfill.
+
+        ``raw`` are the recipe's scores before backfill (``-inf``: not scored); ``history`` None means the
+        answer is not for a user (popular or related items), so nothing is explained by a history item.
+        """
+        scored = np.isfinite(raw[chosen]) if len(chosen) else np.zeros(0, dtype=bool)
+        if history is not None and len(history) and scored.any():
+            because = self._explain(history, chosen)
+        else:
+            because = [None] * len(chosen)
+        explored = self._explored(chosen)
+        reasons: list[list[str]] = []
+        for k, index in enumerate(because):
+            if not scored[k]:
+                reasons.append([REASON_POPULAR])
+                continue
+            entry = [REASON_EXPLORATION if explored[k] else REASON_MODEL]
+            if index is not None:
+                entry.append(because_of(str(self.item_ids_[index])))
+            reasons.append(entry)
+        return reasons
+
+    def _top_n(
+        self, scores: np.ndarray, mask: np.ndarray, n: int, *, history: np.ndarray | None = None
+    ) -> Recommendation:
+        raw = scores
         scores = self._backfilled(scores)
         candidates = np.flatnonzero(mask)
         if len(candidates) == 0 or n <= 0:
-            return Recommendation([], [])
+            return Recommendation([], [], [])
         cand_scores = scores[candidates]
         k = min(n, len(candidates))
-        # ties break by item id order, so that answers are deterministic
-        part = np.argpartition(-cand_scores, k - 1)[:k] if k < len(candidates) else np.arange(len(candidates))
-        order = part[np.lexsort((candidates[part], -cand_scores[part]))]
+        # ties break by item id order (every item tied with the k-th is considered), so answers are deterministic
+        if k < len(candidates):
+            kth = cand_scores[np.argpartition(-cand_scores, k - 1)[k - 1]]
+            part = np.flatnonzero(cand_scores >= kth)
+        else:
+            part = np.arange(len(candidates))
+        order = part[np.lexsort((candidates[part], -cand_scores[part]))][:k]
         chosen = candidates[order]
-        return Recommendation(self.item_ids_[chosen].tolist(), [float(s) for s in scores[chosen]])
+        return Recommendation(
+            self.item_ids_[chosen].tolist(),
+            [float(s) for s in scores[chosen]],
+            self._reasons(raw, chosen, history),
+        )
 
     # ------------------------------------------------------------ persistence
     def _state_arrays(self) -> dict[str, np.ndarray]:

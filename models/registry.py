@@ -13,6 +13,8 @@ _RECIPES: dict[str, str] = {
     "hrnn_coldstart": "models.hrnn.coldstart:HrnnColdstart",
     "hrnn_metadata": "models.hrnn.metadata:HrnnMetadata",
     "sims": "models.sims.recipe:Sims",
+    "deepfm": "models.deepfm.recipe:DeepFm",
+    "personalized_ranking": "models.personalized_ranking.recipe:PersonalizedRanking",
 }
 
 

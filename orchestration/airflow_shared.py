@@ -56,6 +56,13 @@ _PARAMS: dict[str, dict[str, Any]] = {
         "title": "Tune hyperparameters",
         "description": "Tune each recipe's hyperparameters with Optuna on validation.",
     },
+    "solution_config": {
+        "default": {},
+        "type": "object",
+        "title": "Solution config",
+        "description": "Personalize's solutionConfig JSON: hpoConfig (hpoResourceConfig.maxNumberOfTrainingJobs, "
+        "maxTrainingSeconds), autoMLConfig (recipeList, recipeHyperParameters), algorithmHyperParameters.",
+    },
     "campaign": {
         "default": "demo-campaign",
         "type": "string",

@@ -42,10 +42,20 @@ def stage() -> Iterator[Platform]:
             platform.catalog.dispose()
 
 
-def train_config(dataset_group: str, solution: str, recipe: str, perform_hpo: bool) -> TrainConfig:
+def train_config(
+    dataset_group: str,
+    solution: str,
+    recipe: str,
+    perform_hpo: bool,
+    solution_config: Mapping[str, Any] | None = None,
+) -> TrainConfig:
     """The training config of the DAGs' params: ``recipe`` is a recipe id or ``automl``; an empty ``solution``
-    names it ``<dataset_group>-<recipe>``."""
-    values: Mapping[str, Any] = {"perform_automl": True} if recipe == AUTOML else {"recipe": recipe}
+    names it ``<dataset_group>-<recipe>``; ``solution_config`` is Personalize's solutionConfig JSON (HPO budget,
+    AutoML candidates and their hyperparameters)."""
+    from recsmith.training.solutions import from_personalize_solution_config
+
+    values: dict[str, Any] = {"perform_automl": True} if recipe == AUTOML else {"recipe": recipe}
+    values.update(from_personalize_solution_config(solution_config or {}))
     return TrainConfig(
         dataset_group=dataset_group,
         solution=solution or f"{dataset_group}-{recipe}",

@@ -7,7 +7,8 @@ function of :mod:`recsmith`, and a :class:`~recsmith.errors.RecsmithError` becom
 turns into the matching modeled exception.
 
 Configured by the environment, read once per worker: ``RECSMITH_CAMPAIGN`` (the campaign's ARN or name),
-the usual ``RECSMITH_*`` settings, and ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1). Each
+the usual ``RECSMITH_*`` settings, ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1) and
+``RECSMITH_SERVING_ACCESS_LOG`` (``0`` turns the per-request access log off). Each
 worker holds its own model (:class:`~recsmith.campaigns.holder.ModelHolder`) and polls for the campaign's
 target version. Swagger UI is at ``/``, the OpenAPI document at ``/docs.json``, readiness at ``/readyz``. Start it with
 :func:`recsmith.campaigns.server.serve_campaign` or
@@ -16,35 +17,25 @@ target version. Swagger UI is at ``/``, the OpenAPI document at ``/docs.json``, 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse, Response
 
 from recsmith.campaigns import recommend
 from recsmith.campaigns.holder import ModelHolder
 from recsmith.errors import InvalidInputError, RecsmithError
-from recsmith.events.tracker import put_events
 from recsmith.platform import Platform
+from serving.events_api import aws_error, events_app
 
 logger = logging.getLogger("bentoml.recsmith")
 
 INVALID_INPUT = "InvalidInputException"
-
-
-def aws_error(status: int, code: str, message: str) -> JSONResponse:
-    """An error body and headers that botocore's rest-json parser turns into ``ClientError(code, msg)``."""
-    return JSONResponse(
-        {"__type": code, "message": message},
-        status_code=status,
-        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
-    )
+INGEST_PATHS = ("/events",)
 
 
 def _answer(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -52,21 +43,6 @@ def _answer(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return call()
     except RecsmithError as exc:
         return aws_error(exc.http_status, exc.code, str(exc))  # type: ignore[return-value]
-
-
-class Event(BaseModel):
-    """One PutEvents event, as boto3 sends it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    eventType: str = Field(description="click, purchase, watch, ...")
-    sentAt: float = Field(description="Epoch seconds.")
-    eventId: str | None = Field(default=None, description="Deduplicates retries; derived when omitted.")
-    eventValue: float | None = None
-    itemId: str | None = None
-    properties: str | None = Field(default=None, description="A JSON object, as a string.")
-    recommendationId: str | None = None
-    impression: list[str] | None = None
 
 
 class AwsErrorShape:
@@ -128,18 +104,37 @@ async def _send_invalid_input(send: Any, start: dict[str, Any], raw: bytes) -> N
     await send({"type": "http.response.body", "body": payload})
 
 
+@functools.cache
+def worker_platform() -> Platform:
+    """The one Platform of this worker process, shared by the BentoML APIs and the mounted events routes."""
+    return Platform.from_env()
+
+
 @bentoml.service(
     name="recsmith_campaign",
     workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
     traffic={"timeout": 30},
+    # PutEvents is the high-rate path: no per-request access-log line, metrics or tracing span for it; one log
+    # line per request costs more than scoring does, so RECSMITH_SERVING_ACCESS_LOG=0 turns the rest off too
+    logging={
+        "access": {
+            "enabled": os.environ.get("RECSMITH_SERVING_ACCESS_LOG", "1") != "0",
+            "skip_paths": ["/metrics", "/healthz", "/livez", "/readyz", *INGEST_PATHS],
+        }
+    },
+    tracing={"excluded_urls": list(INGEST_PATHS)},
 )
 class CampaignService:
-    """One campaign: GetRecommendations, GetPersonalizedRanking and PutEvents."""
+    """One campaign: GetRecommendations and GetPersonalizedRanking; PutEvents, PutUsers and PutItems are the
+    mounted routes of :mod:`serving.events_api`."""
 
     def __init__(self) -> None:
         # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
-        self.platform = Platform.from_env()
-        self.holder = ModelHolder(self.platform, os.environ["RECSMITH_CAMPAIGN"])
+        self.platform = worker_platform()
+        campaign = os.environ["RECSMITH_CAMPAIGN"]
+        # the workers of this server switch versions together (see recsmith.campaigns.holder)
+        coordination = self.platform.settings.resolved_home / "serving" / campaign.rsplit("/", 1)[-1]
+        self.holder = ModelHolder(self.platform, campaign, coordination_dir=coordination)
         self.holder.refresh()
         served = self.holder.current
         logger.info(
@@ -168,8 +163,16 @@ class CampaignService:
         context: dict[str, str] | None = None,
         filterArn: str | None = None,
         filterValues: dict[str, str] | None = None,
+        promotions: list[dict[str, Any]] | None = None,
+        metadataColumns: dict[str, list[str]] | None = None,
+        sessionId: str | None = None,
     ) -> dict[str, Any]:
-        """GetRecommendations: items for ``userId``, or items related to ``itemId``."""
+        """GetRecommendations: items for ``userId``, or items related to ``itemId``.
+
+        ``promotions`` and ``metadataColumns`` are Personalize's; ``sessionId`` (recsmith's) asks for an
+        anonymous visitor by its session when no ``userId`` is given, as passing the session id as
+        ``userId`` does.
+        """
 
         def call() -> dict[str, Any]:
             if not campaignArn:
@@ -178,12 +181,14 @@ class CampaignService:
                 self.platform,
                 self.holder,
                 campaignArn,
-                user_id=userId,
+                user_id=userId or (sessionId if not itemId else None),
                 item_id=itemId,
                 num_results=numResults,
                 context=context,
                 filter_arn=filterArn,
                 filter_values=filterValues,
+                promotions=promotions,
+                metadata_columns=metadataColumns,
             )
 
         return _answer(call)
@@ -197,6 +202,7 @@ class CampaignService:
         context: dict[str, str] | None = None,
         filterArn: str | None = None,
         filterValues: dict[str, str] | None = None,
+        metadataColumns: dict[str, list[str]] | None = None,
     ) -> dict[str, Any]:
         """GetPersonalizedRanking: ``inputList`` re-ordered for ``userId``; unknown items go last."""
 
@@ -210,30 +216,11 @@ class CampaignService:
                 context=context,
                 filter_arn=filterArn,
                 filter_values=filterValues,
+                metadata_columns=metadataColumns,
             )
 
         return _answer(call)
 
-    @bentoml.api(route="/events")
-    def put_events(
-        self,
-        trackingId: str,
-        sessionId: str,
-        eventList: list[Event],
-        userId: str | None = None,
-    ) -> None:
-        """PutEvents: 1-10 events of a user's session, visible to the user's next recommendations."""
-        try:
-            put_events(
-                self.platform,
-                trackingId,
-                sessionId,
-                [event.model_dump(exclude_none=True) for event in eventList],
-                user_id=userId,
-            )
-        except RecsmithError as exc:
-            return aws_error(exc.http_status, exc.code, str(exc))  # type: ignore[return-value]
-        return Response(status_code=200)  # type: ignore[return-value]
 
-
+CampaignService.mount_asgi_app(events_app(worker_platform), path="/")  # type: ignore[attr-defined]
 CampaignService.add_asgi_middleware(AwsErrorShape)

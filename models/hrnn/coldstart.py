@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from models.base import InteractionData, Recommendation
+from models.base import REASON_EXPLORATION, REASON_MODEL, InteractionData, Recommendation
 from models.columns import CREATION_TIMESTAMP, ITEM_ID, TIMESTAMP
 from models.hrnn.features import aligned
 from models.hrnn.metadata import HrnnMetadata, HrnnMetadataParams
@@ -63,8 +63,12 @@ class HrnnColdstart(HrnnMetadata):
         """The ids of the new items that exploration may place in an answer (reason "Exploration")."""
         return self.item_ids_[self.exploration_mask_].tolist()
 
-    def _explored(self, items: np.ndarray) -> np.ndarray:
-        """Which of the recommended item indices ``items`` are exploration (new items)."""
+    def is_new(self, items: np.ndarray) -> np.ndarray:
+        """Which of the item indices ``items`` are new items, that exploration may place in an answer.
+
+        Not :meth:`_explored`: a new item the relevance ranking placed on its merits is the model's answer,
+        and only the places :meth:`recommend` hands to exploration carry the reason "Exploration".
+        """
         return self.exploration_mask_[np.asarray(items, dtype=np.int64)]
 
     def add_items(self, items: pd.DataFrame) -> list[str]:
@@ -138,5 +142,12 @@ def _interleave(relevant: Recommendation, explored: Recommendation, n: int) -> R
     return Recommendation(
         [source.item_ids[k] for source, k in picks],
         [source.scores[k] for source, k in picks],
-        [source.reasons[k] for source, k in picks] if with_reasons else [],  # type: ignore[misc]
+        [_reason(source.reasons[k], source is explored) for source, k in picks] if with_reasons else [],
     )
+
+
+def _reason(reasons: list[str], explored: bool) -> list[str]:
+    """An exploration place says so first ("Exploration" instead of "Model"); its "Because of" stays."""
+    if not explored:
+        return reasons
+    return [REASON_EXPLORATION, *(r for r in reasons if r not in (REASON_MODEL, REASON_EXPLORATION))]

@@ -62,9 +62,7 @@ class Sims(Recipe):
         "recency_decay": SearchDimension("float", 0.3, 1.0),
     }
 
-    def _fit(
-        self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray
-    ) -> None:
+    def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
         params: SimsParams = self.params  # type: ignore[assignment]
         # keep each user's latest items only: positions counted back from the end of the user's history
         # (rows are ordered by user, then time, so a row's position is its running index)
@@ -121,6 +119,30 @@ class Sims(Recipe):
             scores[row, touched] = acc[touched]
         return scores
 
+    def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
+        """The history item whose weighted similarity added most to each recommended item's score.
+
+        Only the latest ``recent_items`` distinct items score (see :meth:`_score`), so only they can explain;
+        an item none of them is similar to (popularity backfill) gets None.
+        """
+        params: SimsParams = self.params  # type: ignore[assignment]
+        latest = _latest_distinct(history, params.recent_items)
+        if not len(latest) or not len(items):
+            return [None] * len(items)
+        weights = params.recency_decay ** np.arange(len(latest))
+        # contribution[h, k]: weight of history item h times its similarity to recommended item k
+        position = np.full(self.n_items, -1, dtype=np.int64)
+        position[items] = np.arange(len(items))
+        slots = position[self.neighbors_[latest]]
+        sims = self.similarity_[latest].astype(np.float64) * weights[:, None]
+        valid = (slots >= 0) & np.isfinite(sims)
+        contribution = np.full((len(latest), len(items)), -np.inf)
+        rows = np.broadcast_to(np.arange(len(latest))[:, None], slots.shape)
+        contribution[rows[valid], slots[valid]] = sims[valid]
+        best = np.argmax(contribution, axis=0)
+        found = np.isfinite(contribution[best, np.arange(len(items))])
+        return [int(latest[b]) if ok else None for b, ok in zip(best.tolist(), found.tolist(), strict=True)]
+
     def similar_items(
         self, item_ids: Sequence[str], n: int = 25, *, filter_items: Collection[str] | None = None
     ) -> list[Recommendation]:
@@ -130,7 +152,7 @@ class Sims(Recipe):
             mask = self._candidate_mask(filter_items, None)
             i = self.item_index_.get(item)
             if i is None:
-                results.append(self._top_n(self._popularity_scores(), mask, n))
+                results.append(self._top_n(self._unscored(), mask, n))
                 continue
             mask[i] = False
             scores = np.full(self.n_items, -np.inf)

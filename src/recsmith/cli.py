@@ -103,6 +103,18 @@ def _create_dataset_import_job(platform: Platform, args: argparse.Namespace) -> 
     return {"datasetImportJobArn": job.arn, "status": job.status.value}
 
 
+def _update_dataset(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.datasets import update_dataset
+
+    return {"datasetArn": update_dataset(platform, args.dataset, args.schema).arn}
+
+
+def _push_data_versions(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.data.dvc_tracking import push_versions
+
+    return push_versions(platform.settings.data_root, args.remote or platform.settings.dvc_remote)
+
+
 def _create_event_tracker(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.events.tracker import create_event_tracker
 
@@ -120,8 +132,30 @@ def _put_events(platform: Platform, args: argparse.Namespace) -> Any:
     return {"eventsStored": stored}
 
 
+def _put_users(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_users
+
+    users = _json_arg(args.users, "--users")
+    if not isinstance(users, list):
+        raise InvalidInputError('--users must be a JSON list of {"userId", "properties"} records')
+    return {"usersStored": put_users(platform, args.dataset_arn, users)}
+
+
+def _put_items(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.events.metadata import put_items
+
+    items = _json_arg(args.items, "--items")
+    if not isinstance(items, list):
+        raise InvalidInputError('--items must be a JSON list of {"itemId", "properties"} records')
+    return {"itemsStored": put_items(platform, args.dataset_arn, items)}
+
+
 def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
-    from recsmith.training.solutions import create_solution, parse_solution_config
+    from recsmith.training.solutions import (
+        create_solution,
+        from_personalize_solution_config,
+        parse_solution_config,
+    )
 
     values: dict[str, Any] = {
         "recipe": args.recipe or args.recipe_arn,
@@ -131,26 +165,7 @@ def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
     if args.event_type:
         values["event_type"] = args.event_type
     if args.solution_config:
-        extra = _json_arg(args.solution_config, "--solution-config")
-        values.update(
-            {
-                key: extra[camel]
-                for key, camel in (
-                    ("event_value_threshold", "eventValueThreshold"),
-                    ("hyperparameters", "algorithmHyperParameters"),
-                    ("objective_metric", "objectiveMetric"),
-                    ("hpo_trials", "maxNumberOfTrainingJobs"),
-                    ("seed", "seed"),
-                )
-                if camel in extra
-            }
-        )
-        if "autoMLConfig" in extra:
-            values["automl_recipes"] = [
-                r.removeprefix("arn:aws:personalize:::recipe/") for r in extra["autoMLConfig"].get("recipeList", [])
-            ]
-            if "metricName" in extra["autoMLConfig"]:
-                values["objective_metric"] = extra["autoMLConfig"]["metricName"]
+        values.update(from_personalize_solution_config(_json_arg(args.solution_config, "--solution-config")))
     solution = create_solution(platform, args.name, args.dataset_group, parse_solution_config(values))
     return {"solutionArn": solution.arn}
 
@@ -221,7 +236,7 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
     # a SIGTERM must stop the server's process group too, not leave it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host)
+    process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host, workers=args.workers)
     url = f"http://{args.host}:{args.port}"
     try:
         wait_ready(url, timeout=120)
@@ -268,12 +283,14 @@ def _get_recommendations(platform: Platform, args: argparse.Namespace) -> Any:
         platform,
         holder,
         campaign.arn,
-        user_id=args.user_id,
+        user_id=args.user_id or args.session_id,
         item_id=args.item_id,
         num_results=args.num_results,
         context=context,
         filter_arn=args.filter_arn,
         filter_values=_filter_values(args),
+        promotions=_json_arg(args.promotions, "--promotions") if args.promotions else None,
+        metadata_columns=_metadata_columns(args),
     )
 
 
@@ -295,6 +312,7 @@ def _get_personalized_ranking(platform: Platform, args: argparse.Namespace) -> A
         input_list=items,
         filter_arn=args.filter_arn,
         filter_values=_filter_values(args),
+        metadata_columns=_metadata_columns(args),
     )
 
 
@@ -349,6 +367,10 @@ def _describe(noun: str) -> Handler:
     resource_type, key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        if resource_type is ResourceType.DATASET_IMPORT_JOB:
+            from recsmith.data.imports import reap_interrupted_import_jobs
+
+            reap_interrupted_import_jobs(platform)
         resource = platform.catalog.get(resource_type, args.arn)
         out: dict[str, Any] = {key: resource.describe()}
         if resource_type is ResourceType.CAMPAIGN:
@@ -362,6 +384,10 @@ def _list(noun: str) -> Handler:
     resource_type, _key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
+        if resource_type is ResourceType.DATASET_IMPORT_JOB:
+            from recsmith.data.imports import reap_interrupted_import_jobs
+
+            reap_interrupted_import_jobs(platform)
         group = getattr(args, "dataset_group_arn", None)
         group_arn = platform.catalog.get(ResourceType.DATASET_GROUP, group).arn if group else None
         resources = platform.catalog.list(resource_type, dataset_group_arn=group_arn)
@@ -388,6 +414,14 @@ def _delete(noun: str) -> Handler:
 
 
 # ------------------------------------------------------------------- parser
+def _metadata_columns(args: argparse.Namespace) -> Any:
+    return _json_arg(args.metadata_columns, "--metadata-columns") if args.metadata_columns else None
+
+
+def _metadata_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--metadata-columns", help='JSON object of ITEMS fields to return, e.g. {"ITEMS": ["GENRES"]}')
+
+
 def _filter_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--filter-arn", "--filter", dest="filter_arn", help="filter ARN or name")
     sub.add_argument("--filter-values", help='JSON object of parameter values, e.g. {"GENRE": "\\"comedy\\""}')
@@ -413,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
     sub.add_argument("--dataset-type", required=True, help="INTERACTIONS, ITEMS or USERS")
     sub.add_argument("--schema", "--schema-arn", dest="schema", required=True)
+    sub = command("update-dataset", _update_dataset, "Bind a dataset to a schema that adds nullable fields.")
+    sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
+    sub.add_argument("--schema", "--schema-arn", dest="schema", required=True)
+    sub = command("push-data-versions", _push_data_versions, "dvc push every data version to the DVC remote.")
+    sub.add_argument("--remote", help="DVC remote URL or folder; default RECSMITH_DVC_REMOTE")
     sub = command("create-dataset-import-job", _create_dataset_import_job, "Import a CSV/Parquet file.")
     sub.add_argument("--job-name")
     sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
@@ -426,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--user-id")
     sub.add_argument("--session-id", required=True)
     sub.add_argument("--event-list", required=True, help="JSON list of events (or file://path)")
+    sub = command("put-users", _put_users, "Add or replace 1-10 users' metadata (a USERS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--users", required=True, help='JSON list of {"userId", "properties"} (or file://path)')
+    sub = command("put-items", _put_items, "Add or replace 1-10 items' metadata (an ITEMS dataset).")
+    sub.add_argument("--dataset-arn", required=True)
+    sub.add_argument("--items", required=True, help='JSON list of {"itemId", "properties"} (or file://path)')
     sub = command("create-solution", _create_solution, "Create a solution (recipe or AutoML).")
     sub.add_argument("--name", required=True)
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
@@ -462,24 +507,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--port", type=int, default=3000)
     sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--workers", type=int, default=1, help="worker processes (each holds the model)")
     sub = command("get-recommendations", _get_recommendations, "Recommendations from a campaign.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     who = sub.add_mutually_exclusive_group(required=True)
     who.add_argument("--user-id")
     who.add_argument("--item-id")
+    who.add_argument("--session-id", help="an anonymous visitor's session (its events are the history)")
     sub.add_argument("--num-results", type=int, default=25)
     sub.add_argument("--context", help="JSON object")
+    sub.add_argument(
+        "--promotions",
+        help='JSON list of at most 1 {"name", "percentPromotedItems", "filterArn", "filterValues"}',
+    )
+    _metadata_flag(sub)
     _filter_flags(sub)
     sub = command("get-personalized-ranking", _get_personalized_ranking, "Rank a list of items for a user.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--user-id", required=True)
     sub.add_argument("--input-list", required=True, help="JSON list or comma-separated item ids")
+    _metadata_flag(sub)
     _filter_flags(sub)
     sub = command("create-batch-inference-job", _create_batch_inference_job, "Batch recommendations.")
     sub.add_argument("--job-name")
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
-    sub.add_argument("--job-input", required=True, help="JSON Lines file")
-    sub.add_argument("--job-output", required=True, help="output folder")
+    sub.add_argument("--job-input", required=True, help="JSON Lines file or folder, s3://bucket/key or s3://bucket/prefix/")
+    sub.add_argument("--job-output", required=True, help="output folder or s3://bucket/prefix/")
     sub.add_argument("--num-results", type=int, default=25)
     _filter_flags(sub)
     sub = command("create-dataset-export-job", _create_dataset_export_job, "Export a dataset as CSV (folder or S3).")

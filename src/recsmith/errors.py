@@ -45,6 +45,7 @@ class DataValidationError(InvalidInputError):
         self.row = row
         self.column = column
         self.reason = reason
+        self.report: dict[str, object] | None = None  # the bad-row report of a whole import, when there is one
         where = f"{file}, row {row}" + (f", column {column}" if column else "")
         super().__init__(f"{where}: {reason}")
 

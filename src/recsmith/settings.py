@@ -45,6 +45,20 @@ class Settings(BaseSettings):
         default=None, description="S3 secret key; unset, boto3's default credential chain applies."
     )
     aws_region: str | None = Field(default=None, description="Region of the S3 client; default ``region``.")
+    import_write_quota_bytes: int | None = Field(
+        default=None,
+        description="Most bytes one import job may write; beyond it the write fails with ENOSPC (a small disk).",
+    )
+    import_future_tolerance_seconds: int = Field(
+        default=86_400, description="How far past now an imported TIMESTAMP may lie before it is refused."
+    )
+    import_part_rows: int = Field(
+        default=1_000_000, description="Rows per Parquet part of a data version (INCREMENTAL rewrites whole parts)."
+    )
+    dvc_track: bool = Field(default=True, description="Record each data version in DVC (dvc init --no-scm).")
+    dvc_remote: str | None = Field(
+        default=None, description="DVC remote URL (a folder, s3://...) that push-data-versions pushes to."
+    )
 
     @property
     def resolved_home(self) -> Path:

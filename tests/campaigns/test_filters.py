@@ -215,7 +215,7 @@ def test_numeric_comparisons(tiny: Platform) -> None:
     assert _allowed(tiny, "INCLUDE ItemID WHERE Items.PRICE < $MAX", values={"MAX": "20"}) == {"i1", "i2", "i4"}
     with pytest.raises(InvalidInputError, match=r"Items.PRICE < needs a number, got 'cheap'"):
         _allowed(tiny, "INCLUDE ItemID WHERE Items.PRICE < $MAX", values={"MAX": '"cheap"'})
-    with pytest.raises(InvalidInputError, match=r"the Items dataset has no field 'COLOUR'"):
+    with pytest.raises(InvalidInputError, match=r"Items.COLOUR: the ITEMS schema 'Items' has no such field"):
         _allowed(tiny, 'INCLUDE ItemID WHERE Items.COLOUR IN ("red")')
 
 
@@ -415,3 +415,70 @@ def test_batch_job_applies_filter(trained_with_metadata: Trained, genres: dict, 
     )
     assert bad["output"] is None and bad["error"].startswith("line 5: filterValues['GENRE']")
     assert job.attributes["recordsFailed"] == 1
+
+
+# ------------------------------------------ Personalize's documented forms and refusals
+def test_parenthesised_comparison_values_and_string_equality() -> None:
+    (cond,) = parse_filter_expression("INCLUDE ItemID WHERE Items.PRICE > ($VALUE)").expressions[0].where[0]
+    assert (cond.op, cond.value.kind, cond.value.name) == (">", "param", "VALUE")
+    (cond,) = parse_filter_expression("INCLUDE ItemID WHERE Items.PRICE <= (12.5)").expressions[0].where[0]
+    assert cond.value.values == ("12.5",)
+    parsed = parse_filter_expression('INCLUDE ItemID WHERE Items.GENRES IN ("drama") IF CurrentUser.AGE_BAND = $BAND')
+    assert parsed.params == ("BAND",) and parsed.fields == (("Items", "GENRES"), ("CurrentUser", "AGE_BAND"))
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        (
+            'INCLUDE UserID WHERE Items.GENRES IN ("x")',
+            r"position 8: expected ItemID, got 'UserID' \(UserID and ActionID filters",
+        ),
+        (
+            'INCLUDE ItemID WHERE Users.AGE_BAND IN ("x")',
+            r"position 21: expected Items or Interactions, got 'Users' \(.*CurrentUser",
+        ),
+        ('INCLUDE ItemID WHERE Items.COLOUR IN ("x")', r"Items.COLOUR: the ITEMS schema .* has no such field"),
+        ("INCLUDE ItemID WHERE Items.GENRES > 3", r"Items.GENRES: > needs a numeric field"),
+        ('INCLUDE ItemID WHERE Items.GENRES IN ("x") IF CurrentUser.NOPE IN ("y")', r"CurrentUser.NOPE: the USERS"),
+        (
+            " AND ".join(f'Items.F{k} IN ("x")' for k in range(11)).join(["INCLUDE ItemID WHERE ", ""]),
+            r"uses 11 distinct fields; Personalize allows at most 10",
+        ),
+    ],
+)
+def test_what_personalize_refuses_is_refused_with_the_reason(tiny: Platform, expression: str, message: str) -> None:
+    with pytest.raises(FilterExpressionError, match=message):
+        create_filter(tiny, "refused", "tiny", expression)
+
+
+def test_string_equality_in_items_and_if(tiny: Platform) -> None:
+    group = _group(tiny)
+    evaluator = FilterEvaluator()
+    parsed = parse_filter_expression('INCLUDE ItemID WHERE Items.GENRES = "drama" IF CurrentUser.AGE_BAND != $BAND')
+    decision = evaluator.evaluate(tiny, parsed, group, user_id="u1", filter_values={"BAND": '"35-44"'})
+    assert decision.include == {"i2", "i4"}
+    skipped = evaluator.evaluate(tiny, parsed, group, user_id="u1", filter_values={"BAND": '"18-24"'})
+    assert skipped.include is None
+
+
+def test_put_items_patch_a_built_table_as_a_rebuild_would() -> None:
+    from recsmith.campaigns.filters import ItemTable
+
+    frame = pd.DataFrame(ITEMS, columns=["ITEM_ID", "GENRES", "PRICE"])
+    old = ItemTable(frame)
+    before = {value: set(items) for value, items in old.values_index("GENRES").items()}
+    records = {"i2": {"GENRES": "horror", "PRICE": 1.0}, "i9": {"GENRES": "comedy|scifi", "PRICE": 2.0}}
+    patched = old.with_records(records)
+    rebuilt = ItemTable(
+        pd.concat(
+            [
+                frame[~frame["ITEM_ID"].isin(list(records))],
+                pd.DataFrame([{"ITEM_ID": k, **v} for k, v in records.items()]),
+            ]
+        )
+    )
+    assert patched._categorical["GENRES"] == rebuilt.values_index("GENRES")
+    assert patched.all_ids == rebuilt.all_ids and patched.item_values("i9", "GENRES") == ["comedy", "scifi"]
+    assert sorted(patched.ids[patched.numeric("PRICE") < 3].tolist()) == ["i2", "i9"]
+    assert old.values_index("GENRES") == before  # a request still reading the old table sees it unchanged

@@ -165,3 +165,17 @@ def test_another_campaign_is_not_found(trained: Trained, holder: ModelHolder) ->
     other = holder.campaign_arn.replace("shop-recommend", "elsewhere")
     with pytest.raises(ResourceNotFoundError, match="is not served here"):
         get_recommendations(trained.platform, holder, other, user_id="u0001")
+
+
+def test_a_ranking_campaign_refuses_get_recommendations_but_ranks(trained: Trained, holder: ModelHolder) -> None:
+    from models.personalized_ranking.recipe import PersonalizedRanking
+
+    frame = pd.DataFrame({USER_ID: ["a", "a", "b"], ITEM_ID: ["x", "y", "x"], TIMESTAMP: [1, 2, 3]})
+    recipe = PersonalizedRanking({"base_recipe": "deepfm", "base_hyperparameters": {"epochs": 1}}).fit(
+        InteractionData(frame)
+    )
+    ranking = ServedModel(recipe, "arn:test", "1")
+    with pytest.raises(UnsupportedCapabilityError, match="not GetRecommendations"):
+        get_recommendations(trained.platform, ranking, holder.campaign_arn, user_id="b")
+    answer = get_personalized_ranking(trained.platform, ranking, holder.campaign_arn, "b", ["new", "y", "x"])
+    assert [i["itemId"] for i in answer["personalizedRanking"]][-1] == "new"

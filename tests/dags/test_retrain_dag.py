@@ -35,6 +35,10 @@ def test_retrain_deploys_then_never_demotes(
         "data_location": str(sample_files.interactions),
         "schema_file": str(sample_files.interactions_schema),
         "recipe": "automl",
+        # the default candidates include hrnn and deepfm: one epoch keeps this test quick
+        "solution_config": {
+            "autoMLConfig": {"recipeHyperParameters": {"hrnn": {"epochs": 1}, "deepfm": {"epochs": 1}}}
+        },
         "campaign": "it-campaign",
     }
 

@@ -235,6 +235,17 @@ def test_bad_credentials_are_access_denied(endpoint: str, bucket: str, tmp_path:
                 s3.download(settings(key, secret), uri, tmp_path / "denied.csv")
             with pytest.raises(InvalidInputError, match="access denied: check RECSMITH_AWS_"):
                 s3.list_objects(settings(key, secret), f"s3://{bucket}/")
+        # an import job with bad credentials: CREATE FAILED with the reason, the dataset unchanged
+        denied = Platform(settings("AKIAUNKNOWN000000000", "nope"))
+        create_dataset_group(denied, "shop")
+        create_schema(denied, "shop-interactions", json.dumps(INTERACTIONS_SCHEMA))
+        dataset = create_dataset(denied, "shop-interactions", "shop", "INTERACTIONS", "shop-interactions").arn
+        job = create_dataset_import_job(denied, "denied", dataset, uri)
+        assert job.status is Status.CREATE_FAILED
+        assert (job.failure_reason or "").startswith(f"{uri}: access denied: check RECSMITH_AWS_")
+        assert denied.catalog.get(ResourceType.DATASET, dataset).attributes["dataVersion"] is None
+        assert _no_staging_left(denied)
+        denied.catalog.dispose()
     finally:
         _set_moto_auth(endpoint, "inf")
     assert not (tmp_path / "denied.csv").exists()

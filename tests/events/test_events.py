@@ -69,3 +69,20 @@ def test_unknown_tracking_id_and_second_tracker_are_refused(tracked: tuple[Platf
         put_events(platform, "nope", "s1", [event("i1")])
     with pytest.raises(ResourceAlreadyExistsError, match="already has an event tracker"):
         create_event_tracker(platform, "again", "shop")
+
+
+def test_concurrent_calls_share_commits_and_every_event_is_stored_once(tracked: tuple[Platform, str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    platform, tracking_id = tracked
+
+    def send(n: int) -> int:
+        # every call repeats the shared event "dup"; only one call may count it as new
+        batch = [event(f"i{n}-{k}", f"e{n}-{k}") for k in range(9)] + [event("dup", "dup")]
+        return put_events(platform, tracking_id, f"s{n}", batch, user_id=f"u{n}")
+
+    with ThreadPoolExecutor(8) as pool:
+        counts = list(pool.map(send, range(40)))
+    assert sum(counts) == 40 * 9 + 1
+    arn = platform.catalog.get(ResourceType.DATASET_GROUP, "shop").arn
+    assert platform.events.count(arn) == 40 * 9 + 1

@@ -29,8 +29,9 @@ def tiny_interactions() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP])
 
 
-@pytest.fixture(params=recipe_ids(), scope="module")  # fitted once per recipe: the tests only read it
+@pytest.fixture(scope="module", params=recipe_ids())
 def recipe(request: pytest.FixtureRequest) -> Recipe:
+    # one fit per recipe for the whole module: no test changes a fitted recipe, and neural fits are not free
     return get_recipe_class(request.param)(seed=3).fit(InteractionData(tiny_interactions()))
 
 

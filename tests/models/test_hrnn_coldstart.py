@@ -42,9 +42,15 @@ def test_new_items_appear_in_recommendations(fitted: Recipe) -> None:
     assert answers[0].item_ids[2] in new
 
 
-def test_explored_flags_the_new_items(fitted: Recipe) -> None:
+def test_only_exploration_places_say_exploration(fitted: Recipe) -> None:
     indices = np.asarray([fitted.item_index_["g0_c1"], fitted.item_index_["g0_w1"]])
-    assert fitted._explored(indices).tolist() == [True, False]
+    assert fitted.is_new(indices).tolist() == [True, False]  # type: ignore[attr-defined]
+    weight = fitted.params.exploration_weight  # type: ignore[attr-defined]
+    for answer in fitted.recommend(["u0", "u1", "new2"], 10):
+        flagged = [r[0] == "Exploration" for r in answer.reasons]
+        assert sum(flagged) == int(round(weight * 10))  # the places handed to exploration, no more
+        new = set(fitted.exploration_items())  # type: ignore[attr-defined]
+        assert all(item in new for item, f in zip(answer.item_ids, flagged, strict=True) if f)
 
 
 def test_weight_zero_answers_as_hrnn_metadata() -> None:

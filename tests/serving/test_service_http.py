@@ -126,7 +126,7 @@ def test_request_validation_errors_are_invalid_input(served: Served) -> None:
 def test_swagger_and_openapi_are_served(served: Served) -> None:
     assert httpx.get(f"{served.url}/").status_code == 200
     spec = httpx.get(f"{served.url}/docs.json").json()
-    assert {"/recommendations", "/personalize-ranking", "/events"} <= set(spec["paths"])
+    assert {"/recommendations", "/personalize-ranking"} <= set(spec["paths"])  # /events etc. are mounted routes
     assert httpx.get(f"{served.url}/readyz").status_code == 200
 
 

@@ -38,7 +38,9 @@ def load_sample(platform: Platform, files: SampleFiles, group: str = "shop") -> 
 
 def test_automl_with_hpo_tracks_everything_in_mlflow(platform: Platform, sample_files: SampleFiles) -> None:
     load_sample(platform, sample_files)
-    config = SolutionConfig(perform_automl=True, perform_hpo=True, hpo_trials=3)
+    config = SolutionConfig(
+        perform_automl=True, perform_hpo=True, hpo_trials=3, automl_recipes=("sims", "popularity_count")
+    )
     create_solution(platform, "shop-auto", "shop", config)
     version = create_solution_version(platform, "shop-auto")
     assert version.status is Status.ACTIVE, version.failure_reason

@@ -9,8 +9,13 @@ streamed and scored in chunks; each input line gives one output line, in order::
 
 A line that cannot be answered gets ``"output": null`` and an ``"error"`` naming the line and the cause, and
 the job goes on, as Personalize's does. A job that cannot run at all (no input file, a version that does not
-load) ends CREATE FAILED with the reason. The output is written to a temporary file and moved into place, so a
-rerun never leaves half a file behind.
+load) ends CREATE FAILED with the reason.
+
+``job_input`` is a local ``.json``/``.jsonl`` file or folder of them, or ``s3://bucket/key`` or
+``s3://bucket/prefix/`` (each object is streamed to a local staging file first); ``job_output`` is a local
+folder or ``s3://bucket/prefix/``. Each input file gives ``<name>.out``. Outputs are staged and published only
+when every input has been scored, so a failed job leaves no partial output. Input is read line by line and
+scored in chunks whose score matrix stays under ``score_budget`` cells, so memory stays flat with input size.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -35,6 +41,8 @@ from recsmith.platform import Platform
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 512
+SCORE_BUDGET = 2_000_000  # users x items scored at once: 16 MB of float64 per chunk
+INPUT_SUFFIXES = (".json", ".jsonl")
 
 _Line = tuple[int, Any, str | None]  # (input line number, request or raw text, error)
 
@@ -50,10 +58,12 @@ def create_batch_inference_job(
     filter_arn: str | None = None,
     filter_values: Mapping[str, str] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    score_budget: int = SCORE_BUDGET,
 ) -> Resource:
     """Score every line of ``job_input`` with a solution version; returns the job ACTIVE or CREATE FAILED.
 
-    The output goes to ``<job_output>/<input file name>.out``; lines are scored ``chunk_size`` at a time.
+    The output goes to ``<job_output>/<input file name>.out``; lines are scored ``chunk_size`` at a time, fewer
+    when ``chunk_size`` users times the model's items would exceed ``score_budget``.
     ``filter_arn`` (a filter of the version's dataset group) applies to every line.
     """
     validate_name(job_name, "batch inference job")
@@ -71,8 +81,6 @@ def create_batch_inference_job(
             )
         parse_filter_expression(filter_resource.attributes["filterExpression"])
         filter_arn = filter_resource.arn
-    input_path = Path(job_input)
-    output_path = Path(job_output) / f"{input_path.name}.out"
     job = platform.create_resource(
         ResourceType.BATCH_INFERENCE_JOB,
         job_name,
@@ -89,9 +97,9 @@ def create_batch_inference_job(
         },
     )
     job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
+    staging = Path(tempfile.mkdtemp(prefix=".batch-", dir=platform.settings.data_root))
     try:
-        if not input_path.is_file():
-            raise InvalidInputError(f"batch input {job_input} does not exist or is not a file")
+        inputs = _inputs(platform, job_input, staging / "in")
         recipe = load_recipe(
             platform, f"models:/{version.attributes['modelName']}/{version.attributes['modelVersion']}"
         )
@@ -100,12 +108,78 @@ def create_batch_inference_job(
             if filter_arn
             else None
         )
-        counts = _run(recipe, input_path, output_path, num_results, chunk_size, line_filter)
+        chunk = max(1, min(chunk_size, score_budget // max(recipe.n_items, 1)))
+        counts = {"recordsProcessed": 0, "recordsFailed": 0}
+        staged: list[tuple[Path, str]] = []
+        for name, path in inputs:
+            out = staging / "out" / f"{name}.out"
+            source = str(path)
+            if job_input.startswith("s3://"):  # errors name the object, not the staging copy
+                source = f"{job_input}{name}" if job_input.endswith("/") else job_input
+            for key, value in _run(recipe, path, out, num_results, chunk, line_filter, source).items():
+                counts[key] += value
+            staged.append((out, f"{name}.out"))
+        outputs = _publish(platform, staged, job_output)
     except (RecsmithError, OSError) as exc:
         logger.exception("batch inference job %s failed", job.arn)
         return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=str(exc))
-    logger.info("batch inference job %s: %s -> %s, %s", job.name, input_path, output_path, counts)
-    return platform.catalog.update(job, status=Status.ACTIVE, attributes={"outputFile": str(output_path), **counts})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("batch inference job %s: %s -> %s, %s", job.name, job_input, outputs, counts)
+    return platform.catalog.update(
+        job, status=Status.ACTIVE, attributes={"outputFile": outputs[0], "outputFiles": outputs, **counts}
+    )
+
+
+def _inputs(platform: Platform, job_input: str, staging: Path) -> list[tuple[str, Path]]:
+    """``(file name, local path)`` of each input: local files as they are, S3 objects streamed to ``staging``."""
+    if job_input.startswith("s3://"):
+        from recsmith.data import s3
+
+        uris = s3.list_objects(platform.settings, job_input, INPUT_SUFFIXES)
+        return [
+            (uri.rsplit("/", 1)[-1], s3.download(platform.settings, uri, staging / f"{n:05d}"))
+            for n, uri in enumerate(uris)
+        ]
+    path = Path(job_input)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES))
+        if not files:
+            raise InvalidInputError(f"batch input folder {job_input} holds no .json or .jsonl files")
+        return [(p.name, p) for p in files]
+    if not path.is_file():
+        raise InvalidInputError(f"batch input {job_input} does not exist or is not a file")
+    return [(path.name, path)]
+
+
+def _publish(platform: Platform, staged: list[tuple[Path, str]], job_output: str) -> list[str]:
+    """Move every staged output into ``job_output`` (folder or S3 prefix); all of them, or none on failure."""
+    if job_output.startswith("s3://"):
+        from recsmith.data import s3
+
+        prefix = job_output if job_output.endswith("/") else job_output + "/"
+        uploaded: list[str] = []
+        try:
+            for path, name in staged:
+                uploaded.append(s3.upload(platform.settings, path, prefix + name))
+        except RecsmithError:
+            client = s3.s3_client(platform.settings)
+            for uri in uploaded:  # take back what was published, so the job leaves nothing half done
+                bucket, key = s3.parse_s3_uri(uri)
+                client.delete_object(Bucket=bucket, Key=key)
+            raise
+        return uploaded
+    folder = Path(job_output)
+    folder.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for path, name in staged:
+        # a copy inside the destination folder first, so the final rename is atomic on its file system
+        tmp = folder / f".{name}.tmp"
+        shutil.move(path, tmp)
+        moved.append((tmp, folder / name))
+    for tmp, final in moved:
+        os.replace(tmp, final)
+    return [str(final) for _, final in moved]
 
 
 class _LineFilter:
@@ -130,7 +204,9 @@ class _LineFilter:
             user_id=str(request["userId"]) if request.get("userId") else None,
             current_item=str(request["itemId"]) if request.get("itemId") else None,
         )
-        return decision.blocked(recipe.item_ids_.tolist() if candidates is None else candidates)
+        if candidates is None:
+            return set(decision.blocked_among(recipe.item_ids_))  # a copy per line
+        return decision.blocked(candidates)
 
 
 def _run(
@@ -140,21 +216,21 @@ def _run(
     num_results: int,
     chunk_size: int,
     line_filter: _LineFilter | None = None,
+    source_name: str | None = None,
 ) -> dict[str, int]:
     output_path.parent.mkdir(parents=True, exist_ok=True)
     processed = failed = 0
-    fd, tmp_name = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp")
     try:
-        with open(input_path, encoding="utf-8") as source, os.fdopen(fd, "w", encoding="utf-8") as sink:
+        with open(input_path, encoding="utf-8") as source, open(output_path, "w", encoding="utf-8") as sink:
             for chunk in _chunks(_parse(source), chunk_size):
                 for line in _answer(recipe, chunk, num_results, line_filter):
                     processed += 1
                     failed += line["error"] is not None
                     _write(sink, line)
-        os.replace(tmp_name, output_path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{source_name or input_path}: not UTF-8 text after line {processed} ({exc.reason})"
+        ) from exc
     return {"recordsProcessed": processed, "recordsFailed": failed}
 
 

@@ -9,13 +9,22 @@ serving; the failure is logged and recorded on the campaign (``latestCampaignUpd
 a failed update. A successful move is recorded in the campaign's move history (actor ``controller``).
 
 A background poller (:meth:`start`/:meth:`stop`) calls :meth:`refresh` every ``campaign_poll_seconds``.
+
+Several workers of one server (``coordination_dir`` set) must not answer with the new version in one worker and
+the old one in the next, or a client would see versions move backwards. So a worker that has loaded and
+smoke-tested the target only *prepares* it and says so (``ready-<version>-<pid>``); once every live worker
+(``worker-<pid>``) is ready, the commit file names the version and each worker adopts its prepared model on its
+next request (one ``stat`` per request). A version one worker cannot load is never committed: all keep serving
+the old one.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 from typing import NamedTuple
 
 from mlflow.tracking import MlflowClient
@@ -77,6 +86,7 @@ class ModelHolder:
         poll_seconds: float | None = None,
         retry_failed_seconds: float = 60.0,
         actor: str = CONTROLLER,
+        coordination_dir: Path | None = None,
     ) -> None:
         self.platform = platform
         resource = platform.catalog.get(ResourceType.CAMPAIGN, campaign)
@@ -96,13 +106,21 @@ class ModelHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: MlflowClient | None = None
+        self._prepared: ServedModel | None = None  # loaded and smoke-tested, waiting for the commit
+        self._recorded: str | None = None  # the version whose success was last recorded
+        self._commit_seen: tuple[int, int] | None = None  # (mtime_ns, size) of the commit file last read
+        self._coord = coordination_dir
+        if self._coord is not None:
+            self._coord.mkdir(parents=True, exist_ok=True)
+            (self._coord / f"worker-{os.getpid()}").touch()
 
     # ------------------------------------------------------------- reading
     @property
     def current(self) -> ServedModel:
         """The model serving now; a request should read this once and use that snapshot throughout."""
-        with self._swap_lock:
-            served = self._served
+        if self._prepared is not None:
+            self._adopt()
+        served = self._served  # one reference read is atomic; swaps replace it whole
         if served is None:
             raise ModelLoadError(f"campaign {self.campaign_name!r} has no model loaded yet; call refresh()")
         return served
@@ -123,8 +141,14 @@ class ModelHolder:
             campaign = self.platform.catalog.get(ResourceType.CAMPAIGN, self.campaign_arn)
             target = campaign_target(self.platform, campaign, self._mlflow_client())
             served = self._served
+            prepared = self._prepared
             if served is not None and served.model_version == target.model_version:
+                self._prepared = None
+                self._record_if_new(campaign, target, None)
                 return False
+            if prepared is not None and prepared.model_version == target.model_version:
+                self._try_commit(target.model_version)
+                return self._adopt_and_record(campaign, target, served)
             if self._failed is not None and served is not None:
                 uri, when = self._failed
                 if uri == target.model_uri and time.monotonic() - when < self.retry_failed_seconds:
@@ -140,11 +164,85 @@ class ModelHolder:
                     ) from exc
                 return False
             new = ServedModel(recipe, target.solution_version_arn, target.model_version)
-            with self._swap_lock:
-                self._served = new
             self._failed = None
-            self._record_success(campaign, target, served)
+            if served is None or self._coord is None:  # nothing to stay consistent with: serve at once
+                with self._swap_lock:
+                    self._served = new
+                    self._prepared = None
+                self._record_if_new(campaign, target, served)
+                return True
+            self._prepared = new
+            (self._coord / f"ready-{target.model_version}-{os.getpid()}").touch()
+            self._try_commit(target.model_version)
+            return self._adopt_and_record(campaign, target, served)
+
+    # ------------------------------------------------- cross-worker commit
+    def _live_workers(self) -> set[int]:
+        assert self._coord is not None
+        live = set()
+        for path in self._coord.glob("worker-*"):
+            pid = int(path.name.removeprefix("worker-"))
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                path.unlink(missing_ok=True)  # a worker that died; BentoML starts a new one with a new pid
+                continue
+            except PermissionError:
+                pass
+            live.add(pid)
+        return live
+
+    def _try_commit(self, model_version: str) -> None:
+        """Name ``model_version`` in the commit file once every live worker has it loaded and tested."""
+        assert self._coord is not None
+        ready = {int(p.name.rsplit("-", 1)[1]) for p in self._coord.glob(f"ready-{model_version}-*")}
+        if not self._live_workers() <= ready:
+            return
+        commit = self._coord / "commit"
+        try:
+            if commit.read_text() == model_version:
+                return
+        except FileNotFoundError:
+            pass
+        tmp = self._coord / f".commit-{os.getpid()}"
+        tmp.write_text(model_version)
+        os.replace(tmp, commit)
+
+    def _adopt(self) -> None:
+        """Serve the prepared model if the commit file names it (cheap: one stat while nothing changed)."""
+        if self._coord is None:
+            return
+        try:
+            stat = (self._coord / "commit").stat()
+        except FileNotFoundError:
+            return
+        seen = (stat.st_mtime_ns, stat.st_size)
+        if seen == self._commit_seen:
+            return
+        with self._swap_lock:
+            prepared = self._prepared
+            if prepared is None:
+                return
+            try:
+                committed = (self._coord / "commit").read_text()
+            except FileNotFoundError:
+                return
+            self._commit_seen = seen
+            if committed == prepared.model_version:
+                self._served = prepared
+                self._prepared = None
+
+    def _adopt_and_record(self, campaign: Resource, target: CampaignTarget, previous: ServedModel | None) -> bool:
+        self._adopt()
+        if self._served is not None and self._served.model_version == target.model_version:
+            self._record_if_new(campaign, target, previous)
             return True
+        return False
+
+    def _record_if_new(self, campaign: Resource, target: CampaignTarget, previous: ServedModel | None) -> None:
+        if self._recorded != target.model_version:
+            self._record_success(campaign, target, previous)
+            self._recorded = target.model_version
 
     def _mlflow_client(self) -> MlflowClient:
         if self._client is None:
@@ -175,9 +273,7 @@ class ModelHolder:
             },
         )
 
-    def _record_success(
-        self, campaign: Resource, target: CampaignTarget, previous: ServedModel | None
-    ) -> None:
+    def _record_success(self, campaign: Resource, target: CampaignTarget, previous: ServedModel | None) -> None:
         logger.info(
             "campaign %s now serves %s (%s)",
             self.campaign_name,
@@ -218,9 +314,7 @@ class ModelHolder:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._poll, name=f"model-holder-{self.campaign_name}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._poll, name=f"model-holder-{self.campaign_name}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -53,6 +53,7 @@ def serve_campaign(
     host: str = "127.0.0.1",
     *,
     workers: int = 1,
+    access_log: bool = True,
     working_dir: Path | None = None,
     log_file: Path | None = None,
 ) -> subprocess.Popen[bytes]:
@@ -65,6 +66,7 @@ def serve_campaign(
     env.update(settings_env(settings))
     env[f"{ENV_PREFIX}CAMPAIGN"] = campaign
     env[f"{ENV_PREFIX}SERVING_WORKERS"] = str(workers)
+    env[f"{ENV_PREFIX}SERVING_ACCESS_LOG"] = "1" if access_log else "0"
     root = working_dir or repo_root()
     command = [
         sys.executable, "-m", "bentoml", "serve", SERVICE,

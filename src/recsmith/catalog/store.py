@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
@@ -219,6 +219,26 @@ class Catalog:
                 row.attributes = {**row.attributes, **attributes}
             row.last_updated_time = time.time()
             return _to_resource(row)
+
+    def update_together(
+        self, changes: Sequence[tuple[Resource, Status | None, Mapping[str, Any]]]
+    ) -> builtins.list[Resource]:
+        """Apply several ``(resource, status, attributes)`` updates in one transaction: all land or none does
+        (an import job turning ACTIVE and its dataset moving to the new data version)."""
+        with self._session() as session:
+            out = []
+            for resource, status, attributes in changes:
+                row = session.get(ResourceRow, resource.arn, with_for_update=True)
+                if row is None:
+                    raise ResourceNotFoundError(f"no {resource.resource_type} with ARN {resource.arn!r}")
+                if status is not None:
+                    row.status = status.value
+                if attributes:
+                    row.attributes = {**row.attributes, **attributes}
+                row.last_updated_time = time.time()
+                session.flush()
+                out.append(_to_resource(row))
+            return out
 
     def delete(self, resource_type: ResourceType, arn_or_name: str) -> Resource:
         """Remove a resource; returns what was removed."""

@@ -36,9 +36,7 @@ def load_schema(platform: Platform, schema_arn_or_name: str) -> DatasetSchema:
     return parse_schema(resource.attributes["schema"])
 
 
-def create_dataset(
-    platform: Platform, name: str, dataset_group: str, dataset_type: str, schema: str
-) -> Resource:
+def create_dataset(platform: Platform, name: str, dataset_group: str, dataset_type: str, schema: str) -> Resource:
     """A dataset of ``dataset_type`` in a group, bound to a schema that fits the type; one per type per group."""
     validate_name(name, "dataset")
     group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group)
@@ -57,6 +55,20 @@ def create_dataset(
             attributes={"datasetType": kind.value, "schemaArn": schema_resource.arn, "dataVersion": None},
         )
     )
+
+
+def update_dataset(platform: Platform, dataset: str, schema: str) -> Resource:
+    """Bind ``dataset`` to a new schema that only adds nullable fields (Personalize's UpdateDataset).
+
+    The data already imported stays valid as it is: its rows read the added fields as null, and the next
+    import writes them.
+    """
+    target = platform.catalog.get(ResourceType.DATASET, dataset)
+    schema_resource = platform.catalog.get(ResourceType.SCHEMA, schema)
+    new = parse_schema(schema_resource.attributes["schema"])
+    new.check_for(DatasetType(target.attributes["datasetType"]))
+    dataset_schema(platform, target).check_update(new)
+    return platform.catalog.update(target, attributes={"schemaArn": schema_resource.arn})
 
 
 def find_dataset(platform: Platform, dataset_group_arn: str, dataset_type: DatasetType) -> Resource | None:

@@ -1,39 +1,66 @@
-"""Dataset import jobs: a CSV or Parquet file (local or S3), validated row by row, into a new immutable data version.
+"""Dataset import jobs: CSV or Parquet files (local or S3), streamed and validated row by row, into a new
+immutable data version.
 
-The job is all or nothing: it validates every row before anything is written, writes the new version under a
-temporary name and renames it into place, and only then points the dataset at it. A failure leaves the dataset
-exactly as it was and the job CREATE FAILED with a reason naming file, row, column and cause.
+The file is never held whole: batches are read (:mod:`recsmith.data.reader`), typed and checked
+(:mod:`recsmith.data.validation`) and written as Parquet parts into a staging folder
+(:mod:`recsmith.data.versions`). The job is all or nothing:
+
+- a bad row does not stop validation (the failure reason reports the first bad rows and the total count), but
+  nothing of the file becomes visible: the staging folder is removed;
+- a finished version is moved into place with one ``os.replace``, tracked by DVC, and the dataset and the job
+  are updated in one catalog transaction;
+- the job records its owner (host, pid, process start time). A process killed midway leaves a job
+  CREATE IN_PROGRESS whose owner is dead: :func:`reap_interrupted_import_jobs`, run before every import and by
+  describe/list, marks it CREATE FAILED and removes what it wrote. The dataset is unchanged throughout.
+
+Exact duplicate records (the same USER_ID, ITEM_ID and TIMESTAMP; for Items and Users the same id) are dropped,
+keeping the last, and counted on the job. INCREMENTAL imports add to the current version: a new record replaces
+the old one with the same key, and the old parts that lose no row are hard-linked into the new version.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import logging
 import os
 import shutil
+import socket
 import tempfile
-import uuid
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import psutil
+import pyarrow as pa
 
 from models.columns import ITEM_ID, TIMESTAMP, USER_ID
 from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.data.datasets import dataset_folder, dataset_schema
-from recsmith.data.schemas import DatasetSchema, DatasetType
-from recsmith.data.validation import validate_frame
-from recsmith.errors import DataValidationError, InvalidInputError, RecsmithError
+from recsmith.data.reader import iter_batches, read_header
+from recsmith.data.schemas import DatasetType
+from recsmith.data.validation import BatchValidator, arrow_schema, check_header
+from recsmith.data.versions import (
+    STAGING_PREFIX,
+    KeySet,
+    VersionBuilder,
+    WriteBudget,
+    duplicate_mask,
+    parts_of,
+    read_keys,
+    version_md5,
+)
+from recsmith.errors import DataValidationError, InvalidInputError, RecsmithError, ResourceInUseError
 from recsmith.platform import Platform
 from recsmith.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_VERSION_FILE = "data.parquet"
+_RUNNING = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
 
 
 class ImportMode(StrEnum):
@@ -56,43 +83,177 @@ def create_dataset_import_job(
         mode = ImportMode(import_mode.upper())
     except ValueError:
         raise InvalidInputError(f"unknown import mode {import_mode!r}; allowed: FULL, INCREMENTAL") from None
+    reap_interrupted_import_jobs(platform)
     target = platform.catalog.get(ResourceType.DATASET, dataset)
+    running = [
+        j
+        for j in platform.catalog.list(ResourceType.DATASET_IMPORT_JOB, where={"datasetArn": target.arn})
+        if j.status in _RUNNING
+    ]
+    if running:
+        raise ResourceInUseError(
+            f"dataset {target.name!r} has an import job in progress ({running[0].name}); wait for it to end"
+        )
     job = platform.create_resource(
         ResourceType.DATASET_IMPORT_JOB,
         job_name,
         dataset_group_arn=target.dataset_group_arn,
         status=Status.CREATE_PENDING,
-        attributes={"datasetArn": target.arn, "dataSource": {"dataLocation": data_location}, "importMode": mode},
+        attributes={
+            "datasetArn": target.arn,
+            "dataSource": {"dataLocation": data_location},
+            "importMode": mode,
+            "owner": _owner(),
+        },
     )
     job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
+    builder: VersionBuilder | None = None
     try:
-        version = _import(platform, target, data_location, mode)
+        builder = _builder(platform, target)
+        job = platform.catalog.update(
+            job, attributes={"stagingPath": str(builder.staging), "versionPath": str(builder.final)}
+        )
+        version = _import(platform, target, data_location, mode, builder)
+        job, _ = platform.catalog.update_together(
+            [
+                (job, Status.ACTIVE, {"dataVersion": version, "duplicatesDropped": version["duplicatesDropped"]}),
+                (target, None, {"dataVersion": version}),
+            ]
+        )
     except RecsmithError as exc:
         logger.warning("import job %s failed: %s", job_name, exc)
-        return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=str(exc))
-    platform.catalog.update(target, attributes={"dataVersion": version})
-    return platform.catalog.update(job, status=Status.ACTIVE, attributes={"dataVersion": version})
+        if builder is not None:
+            _remove_written(builder.staging, builder.final)
+        report = exc.report if isinstance(exc, DataValidationError) and exc.report else None
+        return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=str(exc), attributes=report)
+    except BaseException:
+        if builder is not None:
+            _remove_written(builder.staging, builder.final)
+        platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason="import was interrupted")
+        raise
+    return job
 
 
-def _import(platform: Platform, dataset: Resource, data_location: str, mode: ImportMode) -> dict[str, object]:
+def _builder(platform: Platform, dataset: Resource) -> VersionBuilder:
     schema = dataset_schema(platform, dataset)
-    kind = DatasetType(dataset.attributes["datasetType"])
-    with _staged_sources(platform.settings, data_location) as sources:
-        frames = [_validated(path, name, schema) for path, name in sources]
-    names = [name for _, name in sources]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if frame.empty:
-        raise DataValidationError(names[0], 2, None, "file has a header but no data rows")
-    duplicates = 0
-    if mode is ImportMode.INCREMENTAL:
-        current = read_current(platform, dataset)
-        if current is not None:
-            frame = pd.concat([current, frame], ignore_index=True)
-    key = _dedupe_key(kind)
-    before = len(frame)
-    frame = frame.drop_duplicates(subset=[c for c in key if c in frame.columns], keep="last", ignore_index=True)
-    duplicates = before - len(frame)
-    return _write_version(platform, dataset, frame, duplicates, names)
+    settings = platform.settings
+    return VersionBuilder(
+        dataset_folder(platform, dataset),
+        arrow_schema(schema),
+        _dedupe_key(DatasetType(dataset.attributes["datasetType"])),
+        WriteBudget(settings.import_write_quota_bytes),
+        settings.import_part_rows,
+    )
+
+
+def _import(
+    platform: Platform, dataset: Resource, data_location: str, mode: ImportMode, builder: VersionBuilder
+) -> dict[str, Any]:
+    settings = platform.settings
+    schema = dataset_schema(platform, dataset)
+    validator = BatchValidator(schema, time.time(), settings.import_future_tolerance_seconds)
+    try:
+        builder.open()
+    except OSError as exc:
+        raise InvalidInputError(f"could not create data version of {dataset.name!r}: {exc}") from exc
+    try:
+        return _build(platform, dataset, data_location, mode, builder, validator)
+    except BaseException:
+        builder.abort()
+        raise
+
+
+def _build(
+    platform: Platform,
+    dataset: Resource,
+    data_location: str,
+    mode: ImportMode,
+    builder: VersionBuilder,
+    validator: BatchValidator,
+) -> dict[str, Any]:
+    settings = platform.settings
+    schema = validator.schema
+    multiline = any(f.textual for f in schema.fields)
+    started = time.perf_counter()
+    rows_read = 0
+    with _staged_sources(settings, data_location) as sources:
+        names = [name for _, name in sources]
+        try:
+            for path, name in sources:
+                check_header(read_header(path, name), schema, name)
+                for batch in iter_batches(path, name, multiline):
+                    typed = validator.validate(batch.table, name, batch.first_row)
+                    rows_read += batch.table.num_rows
+                    if typed is not None and not validator.bad.total:
+                        builder.write(typed)
+            if validator.bad.total:
+                raise validator.bad.error()
+            if rows_read == 0:
+                raise DataValidationError(names[0], 2, None, "file has a header but no data rows")
+            builder.close_part()
+            hashes = builder.hashes
+            duplicates = _drop_duplicates(builder, hashes)
+            replaced = 0
+            current = platform.catalog.get(ResourceType.DATASET, dataset.arn).attributes.get("dataVersion")
+            if mode is ImportMode.INCREMENTAL and current:
+                replaced = _merge_current(builder, current, hashes)
+            folder = builder.commit()
+        except (OSError, pa.ArrowException) as exc:
+            raise InvalidInputError(f"could not write data version of {dataset.name!r}: {exc}") from exc
+    parts = [{"name": p.name, "rows": p.rows, "md5": p.md5} for p in builder.parts]
+    version: dict[str, Any] = {
+        "id": builder.version_id,
+        "path": str(folder),
+        "md5": version_md5(builder.parts),
+        "partMd5s": parts,
+        "rowCount": sum(p.rows for p in builder.parts),
+        "rowsRead": rows_read,
+        "duplicatesDropped": duplicates,
+        "rowsReplaced": replaced,
+        "sources": names,
+    }
+    if settings.dvc_track:
+        from recsmith.data.dvc_tracking import track_version
+
+        version["dvcFile"] = str(track_version(settings.data_root, folder))
+    version["seconds"] = round(time.perf_counter() - started, 3)
+    return version
+
+
+def _drop_duplicates(builder: VersionBuilder, hashes: list[np.ndarray]) -> int:
+    """Drop rows of the new parts whose key comes again later in the import; returns how many."""
+    if not hashes:
+        return 0
+    every = np.concatenate(hashes)
+    drop = duplicate_mask(every)
+    if not drop.any():
+        return 0
+    start = 0
+    for index, part in enumerate(list(builder.parts)):
+        piece = drop[start : start + part.rows]
+        start += part.rows
+        if piece.any():
+            builder.replace_part(index, ~piece)
+    hashes[:] = [every[~drop]]
+    return int(drop.sum())
+
+
+def _merge_current(builder: VersionBuilder, current: dict[str, Any], hashes: list[np.ndarray]) -> int:
+    """Add the current version's parts ahead of the new ones, without the rows the new ones replace; returns
+    how many were replaced. Parts that lose nothing are hard-linked."""
+    keys = KeySet(np.concatenate(hashes) if hashes else np.zeros((0, 2), dtype=np.uint64))
+    folder, old_parts = parts_of(current)
+    fresh = len(builder.parts)
+    replaced = 0
+    for part in old_parts:
+        lost = keys.replaced(read_keys(folder, part, builder.key_columns))
+        if lost.any():
+            builder.add_filtered(folder, part, ~lost)
+            replaced += int(lost.sum())
+        else:
+            builder.link(folder, part)
+    builder.reorder(list(range(fresh, len(builder.parts))) + list(range(fresh)))
+    return replaced
 
 
 def _dedupe_key(kind: DatasetType) -> list[str]:
@@ -100,6 +261,72 @@ def _dedupe_key(kind: DatasetType) -> list[str]:
     if kind is DatasetType.INTERACTIONS:
         return [USER_ID, ITEM_ID, TIMESTAMP]
     return [ITEM_ID] if kind is DatasetType.ITEMS else [USER_ID]
+
+
+def _owner() -> dict[str, Any]:
+    """Who runs this import: enough to tell later whether that process is still alive."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "startTime": psutil.Process().create_time()}
+
+
+def _owner_alive(owner: dict[str, Any]) -> bool:
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's process: not ours to judge
+    try:
+        process = psutil.Process(int(owner["pid"]))
+        return abs(process.create_time() - float(owner["startTime"])) < 1.0 and process.status() != "zombie"
+    except (psutil.NoSuchProcess, KeyError, ValueError):
+        return False
+
+
+def _remove_written(staging: Path, final: Path, keep_final: bool = False) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    if not keep_final:
+        shutil.rmtree(final, ignore_errors=True)
+        from recsmith.data.dvc_tracking import untrack_version
+
+        untrack_version(final)
+
+
+def reap_interrupted_import_jobs(platform: Platform) -> list[Resource]:
+    """Mark CREATE FAILED every running import job whose process is dead, removing what it wrote; returns them.
+
+    The dataset never changed for such a job (its version becomes current only with the job's ACTIVE, in one
+    transaction), so removing the staging folder, and a version folder already renamed into place but never
+    made current, restores everything as it was.
+    """
+    reaped = []
+    for job in platform.catalog.list(ResourceType.DATASET_IMPORT_JOB):
+        if job.status not in _RUNNING or _owner_alive(job.attributes.get("owner", {})):
+            continue
+        owner = job.attributes.get("owner", {})
+        dataset = platform.catalog.find(ResourceType.DATASET, job.attributes.get("datasetArn", ""))
+        current = (dataset.attributes.get("dataVersion") or {}) if dataset else {}
+        final = job.attributes.get("versionPath")
+        if job.attributes.get("stagingPath"):
+            _remove_written(
+                Path(job.attributes["stagingPath"]),
+                Path(final or job.attributes["stagingPath"]),
+                keep_final=bool(final) and current.get("path") == final,
+            )
+        reason = (
+            f"import was interrupted: its process (pid {owner.get('pid')} on {owner.get('host')}) ended before "
+            "it finished; nothing was changed"
+        )
+        reaped.append(platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=reason))
+        logger.warning("reaped interrupted import job %s", job.name)
+    return reaped
+
+
+def describe_dataset_import_job(platform: Platform, job: str) -> Resource:
+    """An import job, after interrupted ones are marked CREATE FAILED."""
+    reap_interrupted_import_jobs(platform)
+    return platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, job)
+
+
+def list_dataset_import_jobs(platform: Platform, dataset_group_arn: str | None = None) -> list[Resource]:
+    """Import jobs (of one group), after interrupted ones are marked CREATE FAILED."""
+    reap_interrupted_import_jobs(platform)
+    return platform.catalog.list(ResourceType.DATASET_IMPORT_JOB, dataset_group_arn=dataset_group_arn)
 
 
 @contextmanager
@@ -123,16 +350,6 @@ def _staged_sources(settings: Settings, data_location: str) -> Iterator[list[tup
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _validated(path: Path, name: str, schema: DatasetSchema) -> pd.DataFrame:
-    """``path`` read and validated; a bad row is reported against ``name`` (the s3:// URI of a download)."""
-    try:
-        return validate_frame(_read_raw(path), schema, name)
-    except DataValidationError as exc:
-        if exc.file == name:
-            raise
-        raise DataValidationError(name, exc.row, exc.column, exc.reason) from exc
-
-
 def _source_files(data_location: str) -> list[Path]:
     path = Path(data_location)
     if path.is_dir():
@@ -145,87 +362,20 @@ def _source_files(data_location: str) -> list[Path]:
     return [path]
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
-    """The file as strings, exactly as written: no NA guessing, Personalize's CSV quoting."""
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path).astype("string")
-    if path.stat().st_size == 0:
-        raise DataValidationError(str(path), 1, None, "file is empty: expected a header row and data rows")
-    try:
-        return pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            encoding="utf-8",
-            quoting=csv.QUOTE_MINIMAL,
-            engine="c",
-        )
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(str(path), _first_non_utf8_line(path), None, "bytes are not valid UTF-8") from exc
-    except pd.errors.ParserError as exc:
-        raise DataValidationError(str(path), _row_from_parser(str(exc)), None, f"malformed CSV: {exc}") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataValidationError(str(path), 1, None, "file is empty: expected a header row") from exc
-
-
-def _first_non_utf8_line(path: Path) -> int:
-    """The 1-based line holding the first bytes that are not UTF-8 (the decoder's offset is per chunk)."""
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return 0
-
-
-def _row_from_parser(message: str) -> int:
-    words = message.replace(",", " ").split()
-    for before, word in zip(words, words[1:], strict=False):
-        if before == "line" and word.isdigit():
-            return int(word)
-    return 0
-
-
-def _write_version(
-    platform: Platform, dataset: Resource, frame: pd.DataFrame, duplicates: int, sources: list[str]
-) -> dict[str, object]:
-    """Write ``frame`` as a new immutable version: to a temporary folder first, then renamed into place."""
-    folder = dataset_folder(platform, dataset)
-    folder.mkdir(parents=True, exist_ok=True)
-    version_id = uuid.uuid4().hex[:12]
-    staging = folder / f".staging-{version_id}"
-    final = folder / version_id
-    staging.mkdir()
-    try:
-        frame.to_parquet(staging / _VERSION_FILE, index=False)
-        md5 = _md5(staging / _VERSION_FILE)
-        os.replace(staging, final)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise InvalidInputError(f"could not write data version of {dataset.name!r}: {exc}") from exc
-    return {
-        "id": version_id,
-        "path": str(final / _VERSION_FILE),
-        "md5": md5,
-        "rowCount": len(frame),
-        "duplicatesDropped": duplicates,
-        "sources": sources,
-    }
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_current(platform: Platform, dataset: Resource) -> pd.DataFrame | None:
     """The dataset's current data version, or ``None`` before its first import."""
     version = platform.catalog.get(ResourceType.DATASET, dataset.arn).attributes.get("dataVersion")
     if not version:
         return None
     return pd.read_parquet(version["path"])
+
+
+__all__ = [
+    "STAGING_PREFIX",
+    "ImportMode",
+    "create_dataset_import_job",
+    "describe_dataset_import_job",
+    "list_dataset_import_jobs",
+    "read_current",
+    "reap_interrupted_import_jobs",
+]

@@ -59,9 +59,10 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def list_objects(settings: Settings, uri: str) -> list[str]:
-    """The URIs an import of ``uri`` reads: the object itself, or, for a prefix ending in '/', every .csv and
-    .parquet object directly in it (not in its sub-prefixes, as with a local folder), sorted by key."""
+def list_objects(settings: Settings, uri: str, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
+    """The URIs an import of ``uri`` reads: the object itself, or, for a prefix ending in '/', every object
+    with one of ``suffixes`` (default .csv and .parquet) directly in it (not in its sub-prefixes, as with a
+    local folder), sorted by key."""
     bucket, key = parse_s3_uri(uri)
     if key and not key.endswith("/"):
         return [uri]
@@ -71,12 +72,12 @@ def list_objects(settings: Settings, uri: str) -> list[str]:
         paginator = client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=key, Delimiter="/"):
             for entry in page.get("Contents", []):
-                if entry["Key"].lower().endswith(DATA_SUFFIXES):
+                if entry["Key"].lower().endswith(suffixes):
                     found.append(f"s3://{bucket}/{entry['Key']}")
     except _S3_FAILURES as exc:
         raise _translate(exc, uri, settings) from exc
     if not found:
-        raise InvalidInputError(f"{uri}: prefix holds no .csv or .parquet objects")
+        raise InvalidInputError(f"{uri}: prefix holds no {' or '.join(suffixes)} objects")
     return sorted(found)
 
 

@@ -79,8 +79,7 @@ def generate_sample(folder: Path, n_users: int = 300, n_items: int = 240, seed: 
         {
             ITEM_ID: [f"i{i:04d}" for i in range(n_items)],
             "GENRES": [
-                GENRES[g] if i % 5 else f"{GENRES[g]}|{GENRES[(g + 1) % len(GENRES)]}"
-                for i, g in enumerate(item_genre)
+                GENRES[g] if i % 5 else f"{GENRES[g]}|{GENRES[(g + 1) % len(GENRES)]}" for i, g in enumerate(item_genre)
             ],
             CREATION_TIMESTAMP: START - 86_400 * rng.integers(1, 365, size=n_items),
         }

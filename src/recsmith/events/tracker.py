@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -49,6 +51,29 @@ def tracker_for(platform: Platform, tracking_id: str) -> Resource:
     return found[0]
 
 
+_TRACKERS: dict[tuple[str, str], tuple[str, float]] = {}  # (catalog URL, tracking id) -> (group ARN, expiry)
+_TRACKERS_LOCK = threading.Lock()
+TRACKER_CACHE_SECONDS = 2.0
+
+
+def tracker_group(platform: Platform, tracking_id: str) -> str:
+    """The dataset group a tracking id writes to, remembered for 2 s so PutEvents skips the catalog query.
+
+    Only known ids are remembered: a new tracker works at once, a deleted one stops within 2 s.
+    """
+    key = (platform.settings.resolved_catalog_url(), tracking_id)
+    now = time.monotonic()
+    with _TRACKERS_LOCK:
+        cached = _TRACKERS.get(key)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    tracker = tracker_for(platform, tracking_id)
+    assert tracker.dataset_group_arn is not None
+    with _TRACKERS_LOCK:
+        _TRACKERS[key] = (tracker.dataset_group_arn, now + TRACKER_CACHE_SECONDS)
+    return tracker.dataset_group_arn
+
+
 def put_events(
     platform: Platform,
     tracking_id: str,
@@ -57,17 +82,39 @@ def put_events(
     user_id: str | None = None,
 ) -> int:
     """Validate and durably store 1-10 events; returns how many were new. Nothing is stored if one is bad."""
-    tracker = tracker_for(platform, tracking_id)
+    return platform.events.append(checked_events(platform, tracking_id, session_id, event_list, user_id))
+
+
+async def put_events_async(
+    platform: Platform,
+    tracking_id: str,
+    session_id: str,
+    event_list: Sequence[Mapping[str, Any]],
+    user_id: str | None = None,
+) -> int:
+    """:func:`put_events` for an asyncio server: validation runs in the loop, the commit in the writer thread."""
+    events = checked_events(platform, tracking_id, session_id, event_list, user_id)
+    return await platform.events.append_async(events)
+
+
+def checked_events(
+    platform: Platform,
+    tracking_id: str,
+    session_id: str,
+    event_list: Sequence[Mapping[str, Any]],
+    user_id: str | None = None,
+) -> list[StoredEvent]:
+    """The events of one PutEvents call as the store keeps them; InvalidInputError names the first bad one."""
+    group_arn = tracker_group(platform, tracking_id)
     if not session_id:
         raise InvalidInputError("sessionId is required")
-    if not 1 <= len(event_list) <= MAX_EVENTS_PER_CALL:
-        raise InvalidInputError(f"eventList must hold 1 to {MAX_EVENTS_PER_CALL} events, got {len(event_list)}")
-    assert tracker.dataset_group_arn is not None
-    events = [
-        _stored_event(tracker.dataset_group_arn, tracking_id, session_id, user_id, event, position)
+    if not isinstance(event_list, Sequence) or not 1 <= len(event_list) <= MAX_EVENTS_PER_CALL:
+        count = len(event_list) if isinstance(event_list, Sequence) else type(event_list).__name__
+        raise InvalidInputError(f"eventList must hold 1 to {MAX_EVENTS_PER_CALL} events, got {count}")
+    return [
+        _stored_event(group_arn, tracking_id, session_id, user_id, event, position)
         for position, event in enumerate(event_list)
     ]
-    return platform.events.append(events)
 
 
 def _stored_event(
@@ -79,6 +126,8 @@ def _stored_event(
     position: int,
 ) -> StoredEvent:
     where = f"eventList[{position}]"
+    if not isinstance(event, Mapping):
+        raise InvalidInputError(f"{where}: must be an object with eventType and sentAt")
     size = len(json.dumps(event, default=str).encode())
     if size > MAX_EVENT_BYTES:
         raise InvalidInputError(f"{where}: event is {size} bytes; the limit is {MAX_EVENT_BYTES}")

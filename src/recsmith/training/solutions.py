@@ -14,7 +14,7 @@ from recsmith.errors import InvalidInputError
 from recsmith.evaluation.metrics import OBJECTIVE_METRICS
 from recsmith.platform import Platform
 
-DEFAULT_AUTOML_RECIPES = ("sims", "popularity_count")
+DEFAULT_AUTOML_RECIPES = ("hrnn", "sims", "deepfm", "popularity_count")
 RECIPE_ARN_PREFIX = "arn:aws:personalize:::recipe/"
 
 
@@ -30,6 +30,14 @@ class SolutionConfig(BaseModel):
     )
     perform_hpo: bool = Field(default=False, description="Tune hyperparameters with Optuna on validation.")
     hpo_trials: int = Field(default=8, ge=1, le=100, description="HPO trials per recipe.")
+    hpo_seconds: float = Field(default=180.0, gt=0, le=86_400, description="HPO time budget per recipe, seconds.")
+    max_parallel_jobs: int | None = Field(
+        default=None, ge=1, description="Candidates trained at once (default: one per CPU core)."
+    )
+    candidate_hyperparameters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="AutoML: hyperparameters per candidate recipe (HPO starts from them), e.g. fewer epochs.",
+    )
     objective_metric: str = Field(
         default="normalized_discounted_cumulative_gain_at_10", description="What AutoML, HPO and promotion compare."
     )
@@ -69,8 +77,13 @@ class SolutionConfig(BaseModel):
         """The recipes one training compares."""
         if self.perform_automl:
             return self.automl_recipes
-        assert self.recipe is not None
-        return (self.recipe,)
+        return (self.recipe,) if self.recipe is not None else ()
+
+    def params_for(self, recipe_id: str) -> dict[str, Any]:
+        """The hyperparameters a candidate starts from (HPO tunes from there)."""
+        if self.perform_automl:
+            return dict(self.candidate_hyperparameters.get(recipe_id, {}))
+        return dict(self.hyperparameters)
 
 
 def create_solution(platform: Platform, name: str, dataset_group: str, config: SolutionConfig) -> Resource:
@@ -79,11 +92,18 @@ def create_solution(platform: Platform, name: str, dataset_group: str, config: S
     group = platform.catalog.get(ResourceType.DATASET_GROUP, dataset_group)
     if config.perform_automl == (config.recipe is not None):
         raise InvalidInputError("a solution needs exactly one of --recipe or --perform-automl")
+    checks = dict(config.candidate_hyperparameters)
     if config.recipe and config.hyperparameters:
+        checks[config.recipe] = config.hyperparameters
+    for recipe_id, values in checks.items():
+        if recipe_id not in config.candidates():
+            raise InvalidInputError(
+                f"hyperparameters given for {recipe_id!r}, which is not among {config.candidates()}"
+            )
         try:
-            get_recipe_class(config.recipe).Params(**config.hyperparameters)
+            get_recipe_class(recipe_id).Params(**values)
         except ValueError as exc:
-            raise InvalidInputError(f"hyperparameters for recipe {config.recipe!r}: {exc}") from exc
+            raise InvalidInputError(f"hyperparameters for recipe {recipe_id!r}: {exc}") from exc
     return platform.create_resource(
         ResourceType.SOLUTION,
         name,
@@ -107,3 +127,44 @@ def parse_solution_config(values: Mapping[str, Any]) -> SolutionConfig:
         return SolutionConfig(**values)
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from exc
+
+
+def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """:class:`SolutionConfig` fields from Personalize's ``solutionConfig`` JSON (the CLI's ``--solution-config``).
+
+    Personalize's keys: ``eventValueThreshold``, ``algorithmHyperParameters``, ``autoMLConfig`` (``metricName``,
+    ``recipeList``) and ``hpoConfig`` (``hpoObjective.metricName``, ``hpoResourceConfig.maxNumberOfTrainingJobs``
+    and ``maxParallelTrainingJobs``, given as strings as in Personalize). recsmith's own additions:
+    ``objectiveMetric``, ``seed``, ``hpoResourceConfig.maxTrainingSeconds`` (the HPO time budget) and
+    ``autoMLConfig.recipeHyperParameters`` (hyperparameters per candidate, e.g. fewer epochs).
+    """
+    values: dict[str, Any] = {}
+    for key, camel in (
+        ("event_value_threshold", "eventValueThreshold"),
+        ("hyperparameters", "algorithmHyperParameters"),
+        ("objective_metric", "objectiveMetric"),
+        ("hpo_trials", "maxNumberOfTrainingJobs"),
+        ("seed", "seed"),
+    ):
+        if camel in extra:
+            values[key] = extra[camel]
+    automl = extra.get("autoMLConfig") or {}
+    if "recipeList" in automl:
+        values["automl_recipes"] = [r.removeprefix(RECIPE_ARN_PREFIX) for r in automl["recipeList"]]
+    if "metricName" in automl:
+        values["objective_metric"] = automl["metricName"]
+    if "recipeHyperParameters" in automl:
+        values["candidate_hyperparameters"] = automl["recipeHyperParameters"]
+    hpo = extra.get("hpoConfig") or {}
+    resources = hpo.get("hpoResourceConfig") or {}
+    for key, camel in (
+        ("hpo_trials", "maxNumberOfTrainingJobs"),
+        ("max_parallel_jobs", "maxParallelTrainingJobs"),
+        ("hpo_seconds", "maxTrainingSeconds"),
+    ):
+        if camel in resources:
+            values[key] = resources[camel]
+    objective = (hpo.get("hpoObjective") or {}).get("metricName")
+    if objective:
+        values["objective_metric"] = objective
+    return values

@@ -31,9 +31,9 @@ from recsmith.data.datasets import find_dataset
 from recsmith.data.imports import read_current
 from recsmith.data.schemas import DatasetType
 from recsmith.errors import InvalidInputError, RecsmithError
-from recsmith.evaluation.evaluate import evaluate_recipe
 from recsmith.evaluation.split import Split, split_interactions
 from recsmith.platform import Platform
+from recsmith.training.automl import CandidateJob, TrainingData, choose, log_candidates, run_candidates
 from recsmith.training.pyfunc import RECIPE_ARTIFACT
 from recsmith.training.registry import ensure_registered_model, registered_model_name
 from recsmith.training.solutions import SolutionConfig, solution_config
@@ -62,10 +62,12 @@ class Snapshot:
 def training_metadata(platform: Platform, dataset_group_arn: str, kind: DatasetType) -> pd.DataFrame | None:
     """The group's ITEMS or USERS records as training sees them, or ``None`` when the group has none.
 
-    Recipes that use metadata (deepfm, hrnn_metadata, hrnn_coldstart) read these frames; ids are strings.
+    Recipes that use metadata (deepfm, hrnn_metadata, hrnn_coldstart) read these frames; ids are strings. Records
+    sent with PutItems/PutUsers replace the bulk rows of the same id.
     """
-    dataset = find_dataset(platform, dataset_group_arn, kind)
-    frame = read_current(platform, dataset) if dataset is not None else None
+    from recsmith.events.metadata import current_metadata  # PutItems/PutUsers laid over the bulk data version
+
+    frame = current_metadata(platform, dataset_group_arn, kind)
     if frame is None or frame.empty:
         return None
     id_column = ITEM_ID if kind is DatasetType.ITEMS else USER_ID
@@ -247,66 +249,35 @@ def _choose(
     """The recipe and hyperparameters to ship, and every candidate's validation and test metrics.
 
     Choices (AutoML, HPO) are made on a validation split of the training part; the test users only score.
+    Candidates train in parallel processes (:mod:`recsmith.training.automl`) and are logged as nested runs.
     """
     needs_validation = config.perform_automl or config.perform_hpo
     validation = split_interactions(split.train, seed=config.seed + 1) if needs_validation else None
-    candidates: dict[str, dict[str, Any]] = {}
-    for recipe_id in config.candidates():
-        params = dict(config.hyperparameters) if not config.perform_automl else {}
-        if config.perform_hpo and validation is not None:
-            params = _tune(recipe_id, params, config, validation, snapshot)
-        entry: dict[str, Any] = {"params": params}
-        with mlflow.start_run(run_name=f"candidate-{recipe_id}", nested=True):
-            mlflow.set_tag("recsmith.recipe", recipe_id)
-            mlflow.log_params({f"hp.{k}": v for k, v in params.items()})
-            if validation is not None:
-                entry["validation_metrics"] = evaluate_recipe(
-                    _fit(recipe_id, params, config.seed, snapshot.training_data(validation.train)), validation
-                )
-                mlflow.log_metrics({f"validation.{k}": v for k, v in entry["validation_metrics"].items()})
-            start = time.time()
-            fitted = _fit(recipe_id, params, config.seed, snapshot.training_data(split.train))
-            entry["fit_seconds"] = time.time() - start
-            entry["test_metrics"] = evaluate_recipe(fitted, split)
-            mlflow.log_metrics(entry["test_metrics"])
-            mlflow.log_metric("fit_seconds", entry["fit_seconds"])
-        candidates[recipe_id] = entry
-    if validation is None:
-        (chosen,) = candidates
-    else:
-        chosen = max(candidates, key=lambda r: candidates[r]["validation_metrics"][config.objective_metric])
-    mlflow.set_tag("recsmith.automl_choice", chosen)
-    return chosen, candidates[chosen]["params"], candidates
-
-
-def _tune(
-    recipe_id: str, base: dict[str, Any], config: SolutionConfig, validation: Split, snapshot: Snapshot
-) -> dict[str, Any]:
-    """Optuna TPE over the recipe's declared search space; each trial is a nested MLflow run."""
-    import optuna
-
-    space = get_recipe_class(recipe_id).search_space
-    if not space:
-        return base
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = dict(base)
-        for name, dim in space.items():
-            if dim.kind == "int":
-                params[name] = trial.suggest_int(name, int(dim.low or 0), int(dim.high or 0), log=dim.log)
-            elif dim.kind == "float":
-                params[name] = trial.suggest_float(name, float(dim.low or 0), float(dim.high or 0), log=dim.log)
-            else:
-                params[name] = trial.suggest_categorical(name, list(dim.choices))
-        with mlflow.start_run(run_name=f"hpo-{recipe_id}-{trial.number}", nested=True):
-            mlflow.set_tag("recsmith.recipe", recipe_id)
-            mlflow.log_params({f"hp.{k}": v for k, v in params.items()})
-            fitted = _fit(recipe_id, params, config.seed, snapshot.training_data(validation.train))
-            metrics = evaluate_recipe(fitted, validation)
-            mlflow.log_metrics({f"validation.{k}": v for k, v in metrics.items()})
-        return metrics[config.objective_metric]
-
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
-    study.optimize(objective, n_trials=config.hpo_trials)
-    return {**base, **study.best_params}
+    data = TrainingData(split, validation, items=snapshot.items, users=snapshot.users)
+    jobs = [
+        CandidateJob(
+            recipe_id,
+            config.params_for(recipe_id),
+            config.seed,
+            config.objective_metric,
+            tune=config.perform_hpo,
+            hpo_trials=config.hpo_trials,
+            hpo_seconds=config.hpo_seconds,
+        )
+        for recipe_id in config.candidates()
+    ]
+    results = run_candidates(jobs, data, config.max_parallel_jobs)
+    chosen = choose(results, config.objective_metric)
+    log_candidates(results, chosen)
+    candidates = {
+        r.recipe_id: {
+            "params": r.params,
+            "validation_metrics": r.validation_metrics,
+            "test_metrics": r.test_metrics,
+            "fit_seconds": r.fit_seconds,
+            "seconds": r.seconds,
+            "trials": r.trials,
+        }
+        for r in results
+    }
+    return chosen.recipe_id, chosen.params, candidates

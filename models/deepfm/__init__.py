@@ -1,0 +1,1 @@
+"""deepfm: factorization machine plus deep network over user, item and context features."""
