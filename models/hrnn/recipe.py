@@ -110,6 +110,16 @@ class _TrainingSet:
     users: np.ndarray
 
 
+def _threads(n_events: int) -> int:
+    """Torch threads for training: one on small data, where a second thread only spins waiting for the first
+    (on a loaded 2-core machine that made tiny test fits vary from 1 s to 75 s); ``RECSMITH_TORCH_THREADS``
+    overrides, as for deepfm."""
+    pinned = int(os.environ.get("RECSMITH_TORCH_THREADS", "0"))
+    if pinned > 0:
+        return pinned
+    return 1 if n_events < 50_000 else max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def _device() -> torch.device:
     name = os.environ.get("RECSMITH_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -130,7 +140,7 @@ class Hrnn(Recipe):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        torch.set_num_threads(max(1, min(4, len(os.sched_getaffinity(0)))))
+        torch.set_num_threads(_threads(len(item_codes)))
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         device = _device()
