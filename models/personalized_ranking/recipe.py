@@ -11,7 +11,7 @@ recipe, and ``items=`` is ranking), but a campaign of this recipe type refuses G
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ class PersonalizedRanking(Recipe):
     recipe_id = "personalized_ranking"
     recipe_type = RecipeType.PERSONALIZED_RANKING
     Params = PersonalizedRankingParams
-    search_space: Mapping[str, SearchDimension] = {}
+    search_space: ClassVar[Mapping[str, SearchDimension]] = {}
 
     def _base(self) -> Recipe:
         params: PersonalizedRankingParams = self.params  # type: ignore[assignment]
