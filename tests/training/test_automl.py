@@ -139,3 +139,21 @@ def test_automl_with_hpo_from_the_cli(
     body = described.get("solutionVersion", described)
     assert set(body["candidates"]) == {"sims", "popularity_count", "deepfm"}
     assert body["tunedHPOParams"]["algorithmHyperParameters"]
+
+
+def test_trials_are_first_scored_on_a_quarter_of_the_epochs_and_may_be_pruned() -> None:
+    from models.base import SearchDimension
+    from recsmith.evaluation.split import split_interactions
+    from recsmith.training.automl import CandidateJob, TrainingData, tune
+    from tests.models.test_deepfm import segments
+
+    data = segments(n_users=40)
+    validation = split_interactions(data.interactions, seed=1)
+    job = CandidateJob("deepfm", {}, 0, NDCG, tune=True, hpo_trials=4, ranges={"epochs": SearchDimension("int", 4, 5)})
+    params, trials = tune(job, TrainingData(validation, validation, items=data.items, users=data.users))
+    assert len(trials) == 4
+    assert all("early_value" in t for t in trials)
+    assert {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    assert len(complete) >= 2  # the median pruner starts after two trials
+    assert params["epochs"] == max(complete, key=lambda t: t["value"])["params"]["epochs"]
