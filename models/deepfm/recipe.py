@@ -136,14 +136,13 @@ def _device() -> torch.device:
     return torch.device(name)
 
 
-def _threads(n_rows: int) -> int:
-    """Torch threads for training: one on small data, where threads only wait for each other (on a loaded
-    2-core machine a 1,000-row fit took 35 s with two threads and 5 s with one); ``RECSMITH_TORCH_THREADS``
-    overrides (AutoML pins it per worker process)."""
+def _threads() -> int:
+    """Torch threads for training: one unless ``RECSMITH_TORCH_THREADS`` says otherwise (AutoML pins it per
+    worker). deepfm's matrices are small, so threads mostly wait for each other: on a loaded 2-core machine a
+    1,000-row fit took 35 s with two threads and 5 s with one, and the MovieLens fit 78 s with one thread and
+    more than 400 s with two."""
     pinned = int(os.environ.get("RECSMITH_TORCH_THREADS", "0"))
-    if pinned > 0:
-        return pinned
-    return 1 if n_rows < 50_000 else max(1, min(4, len(os.sched_getaffinity(0))))
+    return pinned if pinned > 0 else 1
 
 
 def _specs_to_arrays(prefix: str, specs: Sequence[FieldSpec]) -> dict[str, np.ndarray]:
@@ -179,7 +178,7 @@ class DeepFm(Recipe):
     # ----------------------------------------------------------------- fitting
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
         params: DeepFmParams = self.params  # type: ignore[assignment]
-        torch.set_num_threads(_threads(len(item_codes)))
+        torch.set_num_threads(_threads())
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         self._encode_metadata(data)

@@ -58,7 +58,11 @@ _LIST_NAMES = {
 def _read_file_arg(value: str) -> str:
     """``aws`` style: ``file://path`` or a plain path reads the file; anything else is the value itself."""
     path = Path(value.removeprefix("file://"))
-    if value.startswith("file://") or path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a long inline JSON value is "File name too long" as a path
+        is_file = False
+    if value.startswith("file://") or is_file:
         try:
             return path.read_text()
         except OSError as exc:

@@ -39,7 +39,7 @@ def test_params_are_typed_for_the_trigger_form(dagbag) -> None:
         assert dag.params, dag.dag_id
         for name in dag.params:
             param = dag.params.get_param(name)
-            assert param.schema.get("type") in {"string", "boolean", "integer", "number"}, (dag.dag_id, name)
+            assert param.schema.get("type") in {"string", "boolean", "integer", "number", "object"}, (dag.dag_id, name)
             assert param.schema.get("title") and param.description, (dag.dag_id, name)
 
 

@@ -13,6 +13,7 @@ from recsmith.data.sample import SampleFiles
 from recsmith.platform import Platform
 from recsmith.training.solutions import (
     DEFAULT_AUTOML_RECIPES,
+    HpoRange,
     SolutionConfig,
     create_solution,
     from_personalize_solution_config,
@@ -55,7 +56,9 @@ def test_hpo_with_the_same_seed_gives_the_same_metrics_and_parameters(
     platform: Platform, sample_files: SampleFiles
 ) -> None:
     load_sample(platform, sample_files)
-    config = SolutionConfig(recipe="deepfm", perform_hpo=True, hpo_trials=2, hpo_seconds=600)
+    # narrow ranges (as Personalize's algorithmHyperParameterRanges) keep the trials small
+    ranges = {"epochs": HpoRange(kind="int", low=1, high=2), "num_negatives": HpoRange(kind="int", low=4, high=16)}
+    config = SolutionConfig(recipe="deepfm", perform_hpo=True, hpo_trials=2, hpo_seconds=600, hpo_ranges=ranges)
     create_solution(platform, "shop-deepfm", "shop", config)
     first = create_solution_version(platform, "shop-deepfm")
     second = create_solution_version(platform, "shop-deepfm")
@@ -84,6 +87,10 @@ def test_personalize_hpo_config_maps_to_budgets() -> None:
                     "maxParallelTrainingJobs": "2",
                     "maxTrainingSeconds": "90",
                 },
+                "algorithmHyperParameterRanges": {
+                    "integerHyperParameterRanges": [{"name": "epochs", "minValue": 1, "maxValue": 3}],
+                    "continuousHyperParameterRanges": [{"name": "dropout", "minValue": 0.0, "maxValue": 0.2}],
+                },
             },
             "autoMLConfig": {"recipeList": ["arn:aws:personalize:::recipe/sims"], "recipeHyperParameters": {}},
         }
@@ -91,6 +98,8 @@ def test_personalize_hpo_config_maps_to_budgets() -> None:
     config = SolutionConfig(perform_automl=True, perform_hpo=True, **values)
     assert (config.hpo_trials, config.max_parallel_jobs, config.hpo_seconds) == (5, 2, 90.0)
     assert (config.objective_metric, config.automl_recipes) == ("precision_at_10", ("sims",))
+    assert config.hpo_ranges["epochs"] == HpoRange(kind="int", low=1.0, high=3.0)
+    assert config.hpo_ranges["dropout"].kind == "float"
 
 
 def test_automl_with_hpo_from_the_cli(
@@ -115,7 +124,12 @@ def test_automl_with_hpo_from_the_cli(
             "recipeList": ["sims", "popularity_count", "deepfm"],
             "recipeHyperParameters": {"deepfm": {"epochs": 1}},
         },
-        "hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2", "maxTrainingSeconds": "120"}},
+        "hpoConfig": {
+            "hpoResourceConfig": {"maxNumberOfTrainingJobs": "2", "maxTrainingSeconds": "120"},
+            "algorithmHyperParameterRanges": {
+                "integerHyperParameterRanges": [{"name": "epochs", "minValue": 1, "maxValue": 2}]
+            },
+        },
     }
     run("create-solution", "--name", "auto", "--dataset-group", "shop", "--perform-automl", "--perform-hpo",
         "--solution-config", json.dumps(solution_config))  # fmt: skip
@@ -125,3 +139,21 @@ def test_automl_with_hpo_from_the_cli(
     body = described.get("solutionVersion", described)
     assert set(body["candidates"]) == {"sims", "popularity_count", "deepfm"}
     assert body["tunedHPOParams"]["algorithmHyperParameters"]
+
+
+def test_trials_are_first_scored_on_a_quarter_of_the_epochs_and_may_be_pruned() -> None:
+    from models.base import SearchDimension
+    from recsmith.evaluation.split import split_interactions
+    from recsmith.training.automl import CandidateJob, TrainingData, tune
+    from tests.models.test_deepfm import segments
+
+    data = segments(n_users=40)
+    validation = split_interactions(data.interactions, seed=1)
+    job = CandidateJob("deepfm", {}, 0, NDCG, tune=True, hpo_trials=4, ranges={"epochs": SearchDimension("int", 4, 5)})
+    params, trials = tune(job, TrainingData(validation, validation, items=data.items, users=data.users))
+    assert len(trials) == 4
+    assert all("early_value" in t for t in trials)
+    assert {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    assert len(complete) >= 2  # the median pruner starts after two trials
+    assert params["epochs"] == max(complete, key=lambda t: t["value"])["params"]["epochs"]

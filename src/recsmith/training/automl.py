@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
-from models.base import InteractionData, Recipe
+from models.base import InteractionData, Recipe, SearchDimension
 from models.registry import get_recipe_class
 from recsmith.evaluation.evaluate import evaluate_recipe
 from recsmith.evaluation.split import Split
@@ -48,6 +48,7 @@ class CandidateJob:
     hpo_trials: int = 8
     hpo_seconds: float = 180.0
     torch_threads: int = 1
+    ranges: Mapping[str, SearchDimension] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[di
     import optuna
 
     recipe_cls = get_recipe_class(job.recipe_id)
-    space = recipe_cls.search_space
+    # ranges given with the solution replace or extend the declared ones, for the hyperparameters this recipe has
+    fields = recipe_cls.Params.model_fields
+    space = {**recipe_cls.search_space, **{k: v for k, v in job.ranges.items() if k in fields}}
     validation = data.validation
     if not space or validation is None:
         return dict(job.params), []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.base import SearchDimension
 from models.registry import get_recipe_class, recipe_ids
 from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType
@@ -16,6 +17,21 @@ from recsmith.platform import Platform
 
 DEFAULT_AUTOML_RECIPES = ("hrnn", "sims", "deepfm", "popularity_count")
 RECIPE_ARN_PREFIX = "arn:aws:personalize:::recipe/"
+
+
+class HpoRange(BaseModel):
+    """One hyperparameter's HPO range given with the solution (Personalize's ``algorithmHyperParameterRanges``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def dimension(self) -> SearchDimension:
+        return SearchDimension(self.kind, self.low, self.high, self.log, self.choices)
 
 
 class SolutionConfig(BaseModel):
@@ -33,6 +49,10 @@ class SolutionConfig(BaseModel):
     hpo_seconds: float = Field(default=180.0, gt=0, le=86_400, description="HPO time budget per recipe, seconds.")
     max_parallel_jobs: int | None = Field(
         default=None, ge=1, description="Candidates trained at once (default: one per CPU core)."
+    )
+    hpo_ranges: dict[str, HpoRange] = Field(
+        default_factory=dict,
+        description="HPO ranges that replace or extend the recipes' declared search spaces (by hyperparameter name).",
     )
     candidate_hyperparameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -134,7 +154,8 @@ def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]
 
     Personalize's keys: ``eventValueThreshold``, ``algorithmHyperParameters``, ``autoMLConfig`` (``metricName``,
     ``recipeList``) and ``hpoConfig`` (``hpoObjective.metricName``, ``hpoResourceConfig.maxNumberOfTrainingJobs``
-    and ``maxParallelTrainingJobs``, given as strings as in Personalize). recsmith's own additions:
+    and ``maxParallelTrainingJobs``, given as strings as in Personalize; ``algorithmHyperParameterRanges``).
+    recsmith's own additions:
     ``objectiveMetric``, ``seed``, ``hpoResourceConfig.maxTrainingSeconds`` (the HPO time budget) and
     ``autoMLConfig.recipeHyperParameters`` (hyperparameters per candidate, e.g. fewer epochs).
     """
@@ -164,6 +185,15 @@ def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]
     ):
         if camel in resources:
             values[key] = resources[camel]
+    ranges = hpo.get("algorithmHyperParameterRanges") or {}
+    parsed: dict[str, dict[str, Any]] = {}
+    for kind, key in (("int", "integerHyperParameterRanges"), ("float", "continuousHyperParameterRanges")):
+        for one in ranges.get(key, []):
+            parsed[one["name"]] = {"kind": kind, "low": float(one["minValue"]), "high": float(one["maxValue"])}
+    for one in ranges.get("categoricalHyperParameterRanges", []):
+        parsed[one["name"]] = {"kind": "categorical", "choices": tuple(one["values"])}
+    if parsed:
+        values["hpo_ranges"] = parsed
     objective = (hpo.get("hpoObjective") or {}).get("metricName")
     if objective:
         values["objective_metric"] = objective

@@ -263,6 +263,7 @@ def _choose(
             tune=config.perform_hpo,
             hpo_trials=config.hpo_trials,
             hpo_seconds=config.hpo_seconds,
+            ranges={name: r.dimension() for name, r in config.hpo_ranges.items()},
         )
         for recipe_id in config.candidates()
     ]
