@@ -22,20 +22,20 @@ _LOCK = threading.Lock()
 REMOTE_NAME = "recsmith"
 
 
-def _dvc_logs_to_stderr() -> None:
-    """Importing dvc binds its console handlers to the streams of that moment, which ``redirect_stdout`` cannot
-    reach; our CLI's stdout is JSON, so DVC's lines ("Initialized DVC repository.") go to the current stderr."""
-    import sys
-
-    for handler in logging.getLogger("dvc").handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
-            handler.setStream(sys.stderr)
+def _dvc_logs_through_logging() -> None:
+    """Importing dvc binds its own console handlers to the stdout of that moment ("Initialized DVC
+    repository."), which ``redirect_stdout`` cannot reach and which breaks the CLI's JSON output. Drop them, so
+    DVC's records go through the host's logging configuration like any library's (the CLI's goes to stderr)."""
+    dvc_logger = logging.getLogger("dvc")
+    for handler in list(dvc_logger.handlers):
+        dvc_logger.removeHandler(handler)
+    dvc_logger.propagate = True
 
 
 def _repo(root: Path) -> Any:
     from dvc.repo import Repo
 
-    _dvc_logs_to_stderr()
+    _dvc_logs_through_logging()
 
     if not (root / ".dvc").is_dir():
         root.mkdir(parents=True, exist_ok=True)
