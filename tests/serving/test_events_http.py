@@ -10,15 +10,14 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from recsmith.campaigns.filters import create_filter
 from recsmith.catalog import ResourceType
 from recsmith.data.sample import generate_sample
 from recsmith.events.metadata import current_metadata
 from recsmith.workflow import ImportConfig, import_dataset
+from tests.serving.servers import aws_client
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -27,14 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 def _client(served: Served, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=served.url,
-        region_name="us-east-1",
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=False),
-    )
+    return aws_client(served.url, service, validate=False)
 
 
 def _event(item: str, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ user's next answer within a second.
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,22 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from mlflow.tracking import MlflowClient
 
-from recsmith.campaigns.campaigns import create_campaign
-from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
 from recsmith.catalog import ResourceType
-from recsmith.data.sample import generate_sample
-from recsmith.events.tracker import create_event_tracker
 from recsmith.platform import Platform
-from recsmith.settings import Settings
 from recsmith.training.registry import promote
-from recsmith.training.solutions import SolutionConfig
-from recsmith.workflow import ImportConfig, TrainConfig, import_dataset, train
+from tests.serving.servers import aws_client, running_campaign, trained_group
 
 pytestmark = pytest.mark.integration
 
@@ -79,12 +70,6 @@ class Traffic:
         return self.answers[-1][1] if self.answers and self.answers[-1][0] == 200 else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _register_copies(platform: Platform, model_name: str, version: str, count: int) -> tuple[list[str], str]:
     """``count`` new registered versions holding a copy of ``version``'s model, and one broken copy."""
     client = MlflowClient()
@@ -105,61 +90,26 @@ def _register_copies(platform: Platform, model_name: str, version: str, count: i
 @pytest.fixture(scope="module")
 def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     root = tmp_path_factory.mktemp("rollout")
-    settings = Settings(home=root / "home", campaign_poll_seconds=0.2)
-    platform = Platform(settings)
-    sample = generate_sample(root / "sample")
-    import_dataset(
-        platform,
-        ImportConfig(
-            dataset_group="roll", data_location=str(sample.interactions), schema_file=str(sample.interactions_schema)
-        ),
-    )
-    trained = train(
-        platform,
-        TrainConfig(dataset_group="roll", solution="roll-sims", solution_config=SolutionConfig(recipe="sims")),
-    )
-    tracker = create_event_tracker(platform, "roll-tracker", "roll")
-    platform.configure_mlflow()
-    promote(MlflowClient(), trained["modelName"], trained["modelVersion"])
-    new_versions, broken = _register_copies(platform, trained["modelName"], trained["modelVersion"], PROMOTIONS)
-    campaign = create_campaign(
-        platform, "roll-live", solution_version=trained["solutionVersionArn"], update_mode="AUTO"
-    )
-    port = _free_port()
+    setup = trained_group(root, "roll", poll_seconds=0.2)
+    model_name, first = setup.trained["modelName"], str(setup.trained["modelVersion"])
+    new_versions, broken = _register_copies(setup.platform, model_name, first, PROMOTIONS)
     log = root / "server.log"
-    process = serve_campaign(settings, campaign.arn, port, workers=2, log_file=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_ready(url, timeout=120, process=process)
-        except Exception as exc:
-            raise AssertionError(f"campaign server did not start:\n{log.read_text()[-4000:]}") from exc
+    with running_campaign(setup, "roll-live", log, workers=2, timeout=120) as (campaign_arn, url):
         yield Rollout(
-            platform=platform,
+            platform=setup.platform,
             url=url,
-            campaign_arn=campaign.arn,
-            model_name=trained["modelName"],
-            tracking_id=tracker.attributes["trackingId"],
-            first_version=str(trained["modelVersion"]),
+            campaign_arn=campaign_arn,
+            model_name=model_name,
+            tracking_id=setup.tracking_id,
+            first_version=first,
             new_versions=new_versions,
             broken_version=broken,
             log=log,
         )
-    finally:
-        stop_server(process)
-        platform.catalog.dispose()
-        platform.events.dispose()
 
 
 def _client(url: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return aws_client(url, service)
 
 
 def _ids(entries: list[dict[str, Any]]) -> list[str]:

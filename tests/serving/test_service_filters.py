@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from recsmith.campaigns.filters import create_filter
@@ -15,6 +13,7 @@ from recsmith.catalog import ResourceType
 from recsmith.data.imports import read_current
 from recsmith.data.sample import generate_sample
 from recsmith.workflow import ImportConfig, import_dataset
+from tests.serving.servers import aws_client
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -41,14 +40,7 @@ def genres(served: Served, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 
 def _runtime(served: Served) -> Any:
-    return boto3.client(
-        "personalize-runtime",
-        endpoint_url=served.url,
-        region_name="us-east-1",
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return aws_client(served.url, "personalize-runtime")
 
 
 def test_boto3_recommendations_and_ranking_with_a_filter(

@@ -6,16 +6,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from mlflow.tracking import MlflowClient
 
 from recsmith.training.registry import promote
 from recsmith.training.solutions import SolutionConfig
 from recsmith.workflow import TrainConfig, train
+from tests.serving.servers import aws_client
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -24,14 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def _client(served: Served, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=served.url,
-        region_name="us-east-1",
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return aws_client(served.url, service)
 
 
 def _ids(entries: list[dict[str, Any]]) -> list[str]:

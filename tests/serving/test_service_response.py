@@ -10,11 +10,9 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 import pandas as pd
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from recsmith.campaigns.filters import create_filter
@@ -22,6 +20,7 @@ from recsmith.catalog import ResourceType
 from recsmith.data.imports import read_current
 from recsmith.data.sample import generate_sample
 from recsmith.workflow import ImportConfig, import_dataset
+from tests.serving.servers import aws_client
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -59,14 +58,7 @@ def histories(served: Served) -> dict[str, set[str]]:
 
 
 def _client(served: Served, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=served.url,
-        region_name="us-east-1",
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
+    return aws_client(served.url, service)
 
 
 def _co_users(histories: dict[str, set[str]], a: str, b: str) -> int:
