@@ -155,5 +155,11 @@ def test_promotion_hot_swaps_without_dropping_a_request(served: Served) -> None:
     assert versions[0] == served.model_version
     assert versions[-1] == new["modelVersion"]
     assert set(statuses) == {200}
+    # a worker serves a committed version on its next request; its poller records the move on its next poll
+    expected = ("controller", new["solutionVersionArn"])
+    deadline = time.monotonic() + 10
     moves = served.platform.catalog.campaign_moves(served.campaign_arn)
-    assert (moves[-1].actor, moves[-1].to_version) == ("controller", new["solutionVersionArn"])
+    while (moves[-1].actor, moves[-1].to_version) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        moves = served.platform.catalog.campaign_moves(served.campaign_arn)
+    assert (moves[-1].actor, moves[-1].to_version) == expected
