@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--no-hpo", action="store_true", help="Default hyperparameters only.")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    interactions = load_movielens(args.data)
+    interactions, _items = load_movielens(args.data, None)  # interactions only: the AutoML candidates train on them
     candidates = [c for c in args.candidates.split(",") if c]
     split = leave_last_out(interactions)
     data = TrainingData(split, leave_last_out(split.train))
