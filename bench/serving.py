@@ -243,8 +243,6 @@ BARE_APP = textwrap.dedent(
 
 
 def over_http(home: Path, built: dict[str, str], args: argparse.Namespace) -> None:
-    import httpx
-
     from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
     from recsmith.settings import Settings
 
@@ -276,56 +274,67 @@ def over_http(home: Path, built: dict[str, str], args: argparse.Namespace) -> No
         print(
             f"\nover HTTP, {args.workers} worker(s), open loop at {args.rate:.0f} req/s for {args.duration:.0f}s each"
         )
-        report("GetRecommendations n=25", drive(url, "/recommendations", recs, args.duration, args.rate, 64))
-        report(
-            "GetRecommendations n=25 + filter", drive(url, "/recommendations", filtered, args.duration, args.rate, 64)
-        )
-        report("GetPersonalizedRanking 100", drive(url, "/personalize-ranking", ranking, args.duration, args.rate, 64))
-
-        print(f"\nthroughput, closed loop, {args.connections} connections for {args.throughput_seconds:.0f}s")
-        ours = report(
-            "recsmith GetRecommendations n=25",
-            drive(url, "/recommendations", recs, args.throughput_seconds, 0, args.connections),
-        )
-        bare_url = f"http://127.0.0.1:{bare_port}"
-        drive(bare_url, "/recommendations", recs, 2, 0, 4)
-        theirs = report(
-            "bare Starlette fixed list",
-            drive(bare_url, "/recommendations", recs, args.throughput_seconds, 0, args.connections),
-        )
-        print(f"  ratio recsmith / bare Starlette: {ours / theirs:.2f}x")
-
-        print("\nevent to new recommendation (PutEvents, then GetRecommendations until the answer changes)")
-        delays = []
-        with httpx.Client(base_url=url, timeout=10) as client:
-            for k in range(args.event_trials):
-                user = f"u{k * 7 + 3}"
-                before = client.post("/recommendations", json={"campaignArn": arn, "userId": user}).json()["itemList"]
-                clicked = before[0]["itemId"]
-                started = time.perf_counter()
-                answer = client.post(
-                    "/events",
-                    json={"trackingId": built["trackingId"], "sessionId": f"s{k}", "userId": user,
-                          "eventList": [{"eventType": "click", "itemId": clicked, "sentAt": time.time()}]},
-                )  # fmt: skip
-                assert answer.status_code == 200, answer.text
-                while True:
-                    after = client.post("/recommendations", json={"campaignArn": arn, "userId": user}).json()[
-                        "itemList"
-                    ]
-                    if [e["itemId"] for e in after] != [e["itemId"] for e in before]:
-                        break
-                    if time.perf_counter() - started > 5:
-                        raise SystemExit(f"event for {user} did not change the answer within 5 s")
-                delays.append(time.perf_counter() - started)
-        print(
-            f"  {args.event_trials} trials: median {statistics.median(delays) * 1e3:.1f} ms,"
-            f" max {max(delays) * 1e3:.1f} ms"
-        )
+        open_loop = {
+            "recs": ("GetRecommendations n=25", "/recommendations", recs),
+            "filter": ("GetRecommendations n=25 + filter", "/recommendations", filtered),
+            "ranking": ("GetPersonalizedRanking 100", "/personalize-ranking", ranking),
+        }
+        for case, (name, path, bodies) in open_loop.items():
+            if case in args.cases:
+                report(name, drive(url, path, bodies, args.duration, args.rate, 64))
+        if "throughput" in args.cases:
+            throughput(url, f"http://127.0.0.1:{bare_port}", recs, args)
+        if "events" in args.cases:
+            event_latency(url, built, args)
     finally:
         stop_server(server)
         bare.terminate()
         bare.wait()
+
+
+def throughput(url: str, bare_url: str, recs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Closed-loop throughput of GetRecommendations, and of a bare Starlette endpoint in the same run."""
+    print(f"\nthroughput, closed loop, {args.connections} connections for {args.throughput_seconds:.0f}s")
+    ours = report(
+        "recsmith GetRecommendations n=25",
+        drive(url, "/recommendations", recs, args.throughput_seconds, 0, args.connections),
+    )
+    drive(bare_url, "/recommendations", recs, 2, 0, 4)
+    theirs = report(
+        "bare Starlette fixed list",
+        drive(bare_url, "/recommendations", recs, args.throughput_seconds, 0, args.connections),
+    )
+    print(f"  ratio recsmith / bare Starlette: {ours / theirs:.2f}x")
+
+
+def event_latency(url: str, built: dict[str, str], args: argparse.Namespace) -> None:
+    """PutEvents for a user, then GetRecommendations until that user's answer changes; median and max delay."""
+    import httpx
+
+    arn = built["campaignArn"]
+    print("\nevent to new recommendation (PutEvents, then GetRecommendations until the answer changes)")
+    delays = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for k in range(args.event_trials):
+            user = f"u{k * 7 + 3}"
+            before = client.post("/recommendations", json={"campaignArn": arn, "userId": user}).json()["itemList"]
+            clicked = before[0]["itemId"]
+            started = time.perf_counter()
+            answer = client.post(
+                "/events",
+                json={"trackingId": built["trackingId"], "sessionId": f"s{k}", "userId": user,
+                      "eventList": [{"eventType": "click", "itemId": clicked, "sentAt": time.time()}]},
+            )  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            while True:
+                after = client.post("/recommendations", json={"campaignArn": arn, "userId": user}).json()["itemList"]
+                if [e["itemId"] for e in after] != [e["itemId"] for e in before]:
+                    break
+                if time.perf_counter() - started > 5:
+                    raise SystemExit(f"event for {user} did not change the answer within 5 s")
+            delays.append(time.perf_counter() - started)
+    median, worst = statistics.median(delays) * 1e3, max(delays) * 1e3
+    print(f"  {args.event_trials} trials: median {median:.1f} ms, max {worst:.1f} ms")
 
 
 def main() -> None:
@@ -344,7 +353,13 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--access-log", action="store_true", help="keep BentoML's per-request access log on")
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument(
+        "--cases",
+        default="recs,filter,ranking,throughput,events",
+        help="HTTP cases to run, comma-separated (recs, filter, ranking, throughput, events)",
+    )
     args = parser.parse_args()
+    args.cases = set(args.cases.split(","))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs share it)")
     built = build(args.home, args.users, args.items, args.per_user)
     if not args.skip_in_process:

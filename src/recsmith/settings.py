@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     campaign_poll_seconds: float = Field(
         default=2.0, description="How often a serving worker checks its campaign's target model version."
     )
+    filter_data_check_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="How long filters trust the data version they last read before asking the catalog again: a "
+        "new import reaches filters within this many seconds (PutEvents, PutItems and PutUsers at the next "
+        "request). 0 asks on every request, which costs a catalog query per filtered request.",
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="S3 endpoint (MinIO, a local gateway); default AWS's own endpoint for the region."
     )

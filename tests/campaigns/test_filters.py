@@ -4,7 +4,10 @@ against a trained SIMS campaign (backfill, related items, ranking, batch)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +22,7 @@ from recsmith.campaigns.filters import (
     create_filter,
     parse_filter_expression,
     parse_filter_value,
+    warm_filters,
 )
 from recsmith.campaigns.holder import ModelHolder
 from recsmith.campaigns.recommend import get_personalized_ranking, get_recommendations
@@ -265,10 +269,14 @@ def test_filter_resources_and_group_checks(tiny: Platform) -> None:
 
 
 def test_item_metadata_is_cached_per_data_version(tiny: Platform, tmp_path: Path) -> None:
+    """A new ITEMS import reaches filters once the data version is checked again (every
+    filter_data_check_seconds); until then the indexed table is reused without asking the catalog."""
+    check_seconds = 0.5
+    watching = Platform(Settings(home=tiny.settings.home, filter_data_check_seconds=check_seconds))
     evaluator = FilterEvaluator()
     group = _group(tiny)
-    first = evaluator.items(tiny, group)
-    assert first is not None and evaluator.items(tiny, group) is first
+    first = evaluator.items(watching, group)
+    assert first is not None and evaluator.items(watching, group) is first
     dataset = tiny.catalog.get(ResourceType.DATASET, "tiny-items")
     frame = read_current(tiny, dataset)
     assert frame is not None
@@ -283,8 +291,40 @@ def test_item_metadata_is_cached_per_data_version(tiny: Platform, tmp_path: Path
             schema_file=str(tmp_path / "unused.json"),
         ),
     )
-    second = evaluator.items(tiny, group)
+    imported = time.monotonic()
+    stale = evaluator.items(watching, group)
+    assert stale is first or time.monotonic() - imported >= check_seconds
+    time.sleep(check_seconds)
+    second = evaluator.items(watching, group)
     assert second is not first and "i6" in second.all_ids
+    watching.catalog.dispose()
+    watching.events.dispose()
+
+
+def test_concurrent_requests_share_one_table_build(tiny: Platform) -> None:
+    """Requests that arrive together while a table is missing wait for one build and all get its result (each
+    building its own copy multiplied a seconds-long build under load)."""
+    evaluator = FilterEvaluator()
+    group = _group(tiny)
+    start = threading.Barrier(8)
+
+    def read() -> object:
+        start.wait()
+        return evaluator.interactions(tiny, group)
+
+    with ThreadPoolExecutor(8) as pool:
+        tables = list(pool.map(lambda _: read(), range(8)))
+    assert tables[0] is not None and all(table is tables[0] for table in tables)
+
+
+def test_warm_filters_builds_the_tables_the_groups_filters_read(tiny: Platform) -> None:
+    create_filter(tiny, "warm-bought", "tiny", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
+    create_filter(tiny, "warm-age", "tiny", 'INCLUDE ItemID WHERE Items.PRICE < 10 IF CurrentUser.AGE_BAND = "18-24"')
+    evaluator = FilterEvaluator()
+    group = _group(tiny)
+    assert set(warm_filters(tiny, group, evaluator)) >= {"ITEMS", "USERS", "INTERACTIONS"}
+    warmed = evaluator.interactions(tiny, group)
+    assert warmed is not None and warmed.history("u1") == [("i1", "click"), ("i2", "purchase")]
 
 
 # --------------------------------------------------- filtered campaigns

@@ -4,7 +4,7 @@
 the group's data as filters read it; ``evaluator`` applies a filter to one request (:func:`apply_filter`).
 """
 
-from recsmith.campaigns.filters.evaluator import EVALUATOR, FilterDecision, FilterEvaluator, apply_filter
+from recsmith.campaigns.filters.evaluator import EVALUATOR, FilterDecision, FilterEvaluator, apply_filter, warm_filters
 from recsmith.campaigns.filters.grammar import FilterExpression, parse_filter_expression, parse_filter_value
 from recsmith.campaigns.filters.resources import check_filter_fields, create_filter, delete_filter
 from recsmith.campaigns.filters.tables import InteractionTable, ItemTable, UserTable
@@ -23,4 +23,5 @@ __all__ = [
     "delete_filter",
     "parse_filter_expression",
     "parse_filter_value",
+    "warm_filters",
 ]
