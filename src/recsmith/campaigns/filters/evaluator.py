@@ -410,8 +410,12 @@ def warm_filters(platform: Platform, dataset_group_arn: str, evaluator: FilterEv
         for dataset, _ in parsed.fields:
             used.add({"Items": "ITEMS", "CurrentUser": "USERS", "Interactions": "INTERACTIONS"}.get(dataset, ""))
     chosen = evaluator or EVALUATOR
-    builders = {"ITEMS": chosen.items, "USERS": chosen.users, "INTERACTIONS": chosen.interactions}
-    built = [kind for kind in ("ITEMS", "USERS", "INTERACTIONS") if kind in used]
+    builders: dict[str, Callable[[Platform, str], object]] = {
+        "ITEMS": chosen.items,
+        "USERS": chosen.users,
+        "INTERACTIONS": chosen.interactions,
+    }
+    built = [kind for kind in builders if kind in used]
     for kind in built:
         builders[kind](platform, dataset_group_arn)
     return built
