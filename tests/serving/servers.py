@@ -64,15 +64,24 @@ def trained_group(root: Path, group: str, poll_seconds: float) -> TrainedGroup:
 
 @contextmanager
 def running_campaign(
-    setup: TrainedGroup, name: str, log: Path, *, workers: int = 1, timeout: float = 90
+    setup: TrainedGroup,
+    name: str,
+    log: Path,
+    *,
+    workers: int = 1,
+    timeout: float = 90,
+    update_mode: str = "AUTO",
 ) -> Iterator[tuple[str, str]]:
-    """An AUTO campaign ``name`` of the trained version, served by a real ``bentoml serve``: (campaign ARN, URL).
+    """A campaign ``name`` (AUTO unless ``update_mode`` says MANUAL) of the trained version, served by a real
+    ``bentoml serve``: (campaign ARN, URL).
 
     The server runs in its own process group and is stopped by group, whatever the test does; the platform's
     stores are closed afterwards.
     """
     platform = setup.platform
-    campaign = create_campaign(platform, name, solution_version=setup.trained["solutionVersionArn"], update_mode="AUTO")
+    campaign = create_campaign(
+        platform, name, solution_version=setup.trained["solutionVersionArn"], update_mode=update_mode
+    )
     port = free_port()
     process: subprocess.Popen[bytes] = serve_campaign(
         platform.settings, campaign.arn, port, workers=workers, log_file=log
