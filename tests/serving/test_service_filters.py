@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,3 +71,48 @@ def test_boto3_recommendations_and_ranking_with_a_filter(
 
     with pytest.raises(ClientError, match=r"InvalidInputException.*filter parameter \$GENRE has no value"):
         runtime.get_recommendations(campaignArn=served.campaign_arn, userId="u0003", filterArn=by_genre.arn)
+
+
+def test_boto3_related_items_with_a_current_item_filter(served: Served, genres: dict[str, set[str]]) -> None:
+    """SIMS's related items (``itemId``) filtered by the current item's own genres, over HTTP."""
+    same_genre = create_filter(
+        served.platform, "store-same-genre", "store", "INCLUDE ItemID WHERE Items.GENRES IN (CurrentItem.GENRES)"
+    )
+    runtime = _runtime(served)
+    related = runtime.get_recommendations(
+        campaignArn=served.campaign_arn, itemId="i0010", numResults=12, filterArn=same_genre.arn
+    )
+    items = [entry["itemId"] for entry in related["itemList"]]
+    assert len(items) == 12 and "i0010" not in items
+    assert all(genres[i] & genres["i0010"] for i in items)
+    with pytest.raises(ClientError, match="CurrentItem in a filter works only with related-items"):
+        runtime.get_recommendations(campaignArn=served.campaign_arn, userId="u0003", filterArn=same_genre.arn)
+
+
+def test_an_interactions_filter_sees_a_purchase_sent_by_put_events(served: Served) -> None:
+    """EXCLUDE purchased items: an item bought through PutEvents leaves the user's next answer at once."""
+    no_purchased = create_filter(
+        served.platform,
+        "store-no-purchased",
+        "store",
+        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")',
+    )
+    runtime = _runtime(served)
+    events = aws_client(served.url, "personalize-events")
+
+    def answer() -> list[str]:
+        response = runtime.get_recommendations(
+            campaignArn=served.campaign_arn, userId="u0007", numResults=20, filterArn=no_purchased.arn
+        )
+        return [entry["itemId"] for entry in response["itemList"]]
+
+    before = answer()
+    bought = before[0]
+    events.put_events(
+        trackingId=served.tracking_id,
+        userId="u0007",
+        sessionId="s-filter-purchase",
+        eventList=[{"eventType": "purchase", "itemId": bought, "sentAt": time.time()}],
+    )
+    after = answer()
+    assert bought not in after and len(after) == 20
