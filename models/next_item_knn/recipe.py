@@ -42,21 +42,21 @@ from models.next_item_knn.transitions import transition_counts
 class NextItemKnnParams(RecipeParams):
     """next_item_knn hyperparameters; defaults chosen on a validation split of MovieLens (bench/results)."""
 
-    window: int = Field(default=8, ge=1, le=100, description="Pairs at most this many positions apart count.")
+    window: int = Field(default=5, ge=1, le=100, description="Pairs at most this many positions apart count.")
     distance_exponent: float = Field(
-        default=1.0, ge=0.0, le=4.0, description="A pair d positions apart weighs d ** -distance_exponent."
+        default=0.5, ge=0.0, le=4.0, description="A pair d positions apart weighs d ** -distance_exponent."
     )
     backward_weight: float = Field(
-        default=0.7, ge=0.0, le=1.0, description="Weight of the item before relative to the item after."
+        default=0.5, ge=0.0, le=1.0, description="Weight of the item before relative to the item after."
     )
     user_length_exponent: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Each user's pairs weigh len(history) ** -this (0: all users equal)."
     )
     popularity_discount_factor: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Transition counts are divided by (n_i n_j) ** this."
+        default=0.25, ge=0.0, le=1.0, description="Transition counts are divided by (n_i n_j) ** this."
     )
     cooccurrence_weight: float = Field(
-        default=0.75, ge=0.0, description="Weight of whole-history co-occurrence (SIMS) blended in; 0 turns it off."
+        default=0.5, ge=0.0, description="Weight of whole-history co-occurrence (SIMS) blended in; 0 turns it off."
     )
     cooccurrence_discount_factor: float = Field(
         default=0.5, ge=0.0, le=1.0, description="SIMS's popularity discount of the co-occurrence counts."
@@ -65,10 +65,10 @@ class NextItemKnnParams(RecipeParams):
         default=2, ge=1, description="Co-occurrence pairs seen together by fewer users are dropped."
     )
     normalise_sources: bool = Field(
-        default=False, description="Scale each source's row to a best value of 1 before blending."
+        default=True, description="Scale each source's row to a best value of 1 before blending."
     )
-    num_neighbors: int = Field(default=100, ge=1, description="Neighbours kept per item.")
-    recent_items: int = Field(default=20, ge=1, description="How many of the user's latest items recommend.")
+    num_neighbors: int = Field(default=400, ge=1, description="Neighbours kept per item.")
+    recent_items: int = Field(default=10, ge=1, description="How many of the user's latest items recommend.")
     recency_decay: float = Field(
         default=0.7, gt=0.0, le=1.0, description="Weight factor per step back in the user's history."
     )
