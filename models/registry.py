@@ -13,6 +13,7 @@ _RECIPES: dict[str, str] = {
     "hrnn_coldstart": "models.hrnn.coldstart:HrnnColdstart",
     "hrnn_metadata": "models.hrnn.metadata:HrnnMetadata",
     "sims": "models.sims.recipe:Sims",
+    "next_item_knn": "models.next_item_knn.recipe:NextItemKnn",
     "deepfm": "models.deepfm.recipe:DeepFm",
     "personalized_ranking": "models.personalized_ranking.recipe:PersonalizedRanking",
 }

@@ -26,8 +26,13 @@ from models.base import (
     Recommendation,
     SearchDimension,
 )
-
-_CHUNK = 512
+from models.neighbours import (
+    NeighbourTable,
+    cooccurrence_neighbours,
+    latest_distinct,
+    neighbour_scores,
+    strongest_source,
+)
 
 
 class SimsParams(RecipeParams):
@@ -68,55 +73,33 @@ class Sims(Recipe):
         # (rows are ordered by user, then time, so a row's position is its running index)
         position_from_end = self.history_indptr_[user_codes + 1] - 1 - np.arange(len(user_codes))
         keep = position_from_end < params.max_user_history_length
-        n_users, n_items = len(self.user_ids_), self.n_items
         users_items = sp.csr_matrix(
             (np.ones(int(keep.sum()), dtype=np.float32), (user_codes[keep], item_codes[keep])),
-            shape=(n_users, n_items),
+            shape=(len(self.user_ids_), self.n_items),
         )
-        users_items.sum_duplicates()
-        users_items.data[:] = 1.0  # a user who repeats an item counts once
-        item_users = users_items.T.tocsr()
-        counts = np.asarray(users_items.sum(axis=0)).ravel()
-        discount = np.power(np.maximum(counts, 1.0), params.popularity_discount_factor)
-        k = min(params.num_neighbors, max(n_items - 1, 1))
-        neighbors = np.zeros((n_items, k), dtype=np.int32)
-        similarity = np.full((n_items, k), -np.inf, dtype=np.float32)
-        for start in range(0, n_items, _CHUNK):
-            stop = min(start + _CHUNK, n_items)
-            co = (item_users[start:stop] @ users_items).toarray()
-            co[np.arange(stop - start), np.arange(start, stop)] = 0.0
-            co[co < params.min_cointeraction_count] = 0.0
-            sim = co / discount[start:stop, None] / discount[None, :]
-            sim[co == 0] = -np.inf
-            if k < n_items:
-                top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-            else:
-                top = np.argsort(-sim, axis=1)[:, :k]
-            top_sim = np.take_along_axis(sim, top, axis=1)
-            order = np.argsort(-top_sim, axis=1, kind="stable")
-            neighbors[start:stop] = np.take_along_axis(top, order, axis=1)
-            similarity[start:stop] = np.take_along_axis(top_sim, order, axis=1)
-        self.neighbors_ = neighbors
-        self.similarity_ = similarity
+        table = cooccurrence_neighbours(
+            users_items,
+            popularity_discount_factor=params.popularity_discount_factor,
+            min_count=params.min_cointeraction_count,
+            num_neighbors=params.num_neighbors,
+        )
+        self.neighbors_ = table.neighbors
+        self.similarity_ = table.similarity
+
+    def _table(self) -> NeighbourTable:
+        return NeighbourTable(self.neighbors_, self.similarity_)
+
+    def _latest(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The user's latest distinct items that score, newest first, and their recency weights."""
+        params: SimsParams = self.params  # type: ignore[assignment]
+        latest = latest_distinct(history, params.recent_items)
+        return latest, params.recency_decay ** np.arange(len(latest))
 
     def _score(self, histories: Sequence[np.ndarray], context: Mapping[str, str] | None) -> np.ndarray:
-        params: SimsParams = self.params  # type: ignore[assignment]
         scores = np.full((len(histories), self.n_items), -np.inf, dtype=np.float64)
+        table = self._table()
         for row, history in enumerate(histories):
-            latest = _latest_distinct(history, params.recent_items)
-            if not len(latest):
-                continue
-            weights = params.recency_decay ** np.arange(len(latest))
-            nbrs = self.neighbors_[latest].ravel()
-            sims = (self.similarity_[latest] * weights[:, None]).ravel()
-            valid = np.isfinite(sims)
-            if not valid.any():
-                continue
-            acc = np.zeros(self.n_items, dtype=np.float64)
-            np.add.at(acc, nbrs[valid], sims[valid])
-            touched = np.zeros(self.n_items, dtype=bool)
-            touched[nbrs[valid]] = True
-            scores[row, touched] = acc[touched]
+            scores[row] = neighbour_scores(table, *self._latest(history), self.n_items)
         return scores
 
     def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
@@ -125,23 +108,7 @@ class Sims(Recipe):
         Only the latest ``recent_items`` distinct items score (see :meth:`_score`), so only they can explain;
         an item none of them is similar to (popularity backfill) gets None.
         """
-        params: SimsParams = self.params  # type: ignore[assignment]
-        latest = _latest_distinct(history, params.recent_items)
-        if not len(latest) or not len(items):
-            return [None] * len(items)
-        weights = params.recency_decay ** np.arange(len(latest))
-        # contribution[h, k]: weight of history item h times its similarity to recommended item k
-        position = np.full(self.n_items, -1, dtype=np.int64)
-        position[items] = np.arange(len(items))
-        slots = position[self.neighbors_[latest]]
-        sims = self.similarity_[latest].astype(np.float64) * weights[:, None]
-        valid = (slots >= 0) & np.isfinite(sims)
-        contribution = np.full((len(latest), len(items)), -np.inf)
-        rows = np.broadcast_to(np.arange(len(latest))[:, None], slots.shape)
-        contribution[rows[valid], slots[valid]] = sims[valid]
-        best = np.argmax(contribution, axis=0)
-        found = np.isfinite(contribution[best, np.arange(len(items))])
-        return [int(latest[b]) if ok else None for b, ok in zip(best.tolist(), found.tolist(), strict=True)]
+        return strongest_source(self._table(), *self._latest(history), items, self.n_items)
 
     def similar_items(
         self, item_ids: Sequence[str], n: int = 25, *, filter_items: Collection[str] | None = None
@@ -168,13 +135,3 @@ class Sims(Recipe):
         self.neighbors_ = arrays["neighbors"]
         self.similarity_ = arrays["similarity"]
 
-
-def _latest_distinct(history: np.ndarray, limit: int) -> np.ndarray:
-    """The user's latest ``limit`` distinct items, newest first."""
-    seen: dict[int, None] = {}
-    for item in history[::-1].tolist():
-        if item not in seen:
-            seen[item] = None
-            if len(seen) == limit:
-                break
-    return np.fromiter(seen, dtype=np.int64, count=len(seen))

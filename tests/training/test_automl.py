@@ -34,7 +34,8 @@ def test_default_candidates_train_in_parallel_and_the_choice_is_tracked(
     version = create_solution_version(platform, "shop-auto")
     assert version.status is Status.ACTIVE, version.failure_reason
     attrs = version.attributes
-    assert set(attrs["candidates"]) == set(DEFAULT_AUTOML_RECIPES) == {"hrnn", "sims", "deepfm", "popularity_count"}
+    defaults = {"hrnn", "sims", "next_item_knn", "deepfm", "popularity_count"}
+    assert set(attrs["candidates"]) == set(DEFAULT_AUTOML_RECIPES) == defaults
     assert attrs["metrics"] == attrs["candidates"][attrs["recipe"]]
     platform.configure_mlflow()
     client = MlflowClient()

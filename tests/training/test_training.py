@@ -173,9 +173,11 @@ def test_movielens_sims_beats_popularity(platform: Platform, tmp_path: Path) -> 
     candidates = version.attributes["candidates"]
     sims = candidates["sims"]["normalized_discounted_cumulative_gain_at_10"]
     popularity = candidates["popularity_count"]["normalized_discounted_cumulative_gain_at_10"]
-    print(json.dumps({"sims_ndcg10": sims, "popularity_ndcg10": popularity}))
+    next_item = candidates["next_item_knn"]["normalized_discounted_cumulative_gain_at_10"]
+    print(json.dumps({"sims_ndcg10": sims, "next_item_knn_ndcg10": next_item, "popularity_ndcg10": popularity}))
     assert sims > popularity
     assert 0.02 < popularity < sims < 0.5
+    assert popularity < next_item < 0.5  # a default candidate now; AutoML still prefers sims on this split
     assert candidates["sims"]["coverage"] > candidates["popularity_count"]["coverage"]
     assert platform.catalog.get(ResourceType.SOLUTION_VERSION, version.arn).attributes["recipe"] == "sims"
 

@@ -15,7 +15,7 @@ from recsmith.errors import InvalidInputError
 from recsmith.evaluation.metrics import OBJECTIVE_METRICS
 from recsmith.platform import Platform
 
-DEFAULT_AUTOML_RECIPES = ("hrnn", "sims", "deepfm", "popularity_count")
+DEFAULT_AUTOML_RECIPES = ("hrnn", "sims", "next_item_knn", "deepfm", "popularity_count")
 RECIPE_ARN_PREFIX = "arn:aws:personalize:::recipe/"
 
 

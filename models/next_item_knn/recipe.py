@@ -1,0 +1,163 @@
+"""next_item_knn: what users take next after the user's latest items, from directed transitions in histories.
+
+SIMS (whole-history co-occurrence) is blind to order: it cannot tell "B follows A" from "A follows B", and it
+weighs two items a user took years apart as much as two taken in a row. next_item_knn learns, per item, the
+items that follow it closely in users' time-ordered histories (:mod:`models.next_item_knn.transitions`), and
+blends in SIMS's co-occurrence neighbours, which still know about items that are rarely taken in sequence:
+
+    similarity(i, j) = T(i, j) / (n_i ** d * n_j ** d)  +  cooccurrence_weight * C(i, j) / (n_i ** c * n_j ** c)
+
+with T the distance-weighted transition counts, C the number of users who took both, n_i the users of item
+i, d ``popularity_discount_factor`` and c ``cooccurrence_discount_factor``. With ``normalise_sources`` each
+source's row is first divided by its best value, so the weight means the same whatever the data's scale.
+Each item keeps its ``num_neighbors`` best neighbours.
+
+A user is scored from their latest ``recent_items`` distinct items, events since training included (the
+campaign passes them from the event store), newest weighing most (``recency_decay`` per step back). Each
+recommended item names the user's item that added most to its score ("Because of item X").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import Field
+
+from models.base import InteractionData, Recipe, RecipeParams, RecipeType, SearchDimension
+from models.columns import TIMESTAMP, USER_ID
+from models.neighbours import (
+    Cooccurrence,
+    NeighbourTable,
+    latest_distinct,
+    neighbour_scores,
+    neighbour_table,
+    strongest_source,
+)
+from models.next_item_knn.transitions import transition_counts
+
+
+class NextItemKnnParams(RecipeParams):
+    """next_item_knn hyperparameters; defaults chosen on a validation split of MovieLens (bench/results)."""
+
+    window: int = Field(default=5, ge=1, le=100, description="Pairs at most this many positions apart count.")
+    distance_exponent: float = Field(
+        default=0.5, ge=0.0, le=4.0, description="A pair d positions apart weighs d ** -distance_exponent."
+    )
+    backward_weight: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Weight of the item before relative to the item after."
+    )
+    user_length_exponent: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Each user's pairs weigh len(history) ** -this (0: all users equal)."
+    )
+    popularity_discount_factor: float = Field(
+        default=0.25, ge=0.0, le=1.0, description="Transition counts are divided by (n_i n_j) ** this."
+    )
+    cooccurrence_weight: float = Field(
+        default=0.5, ge=0.0, description="Weight of whole-history co-occurrence (SIMS) blended in; 0 turns it off."
+    )
+    cooccurrence_discount_factor: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="SIMS's popularity discount of the co-occurrence counts."
+    )
+    min_cointeraction_count: int = Field(
+        default=2, ge=1, description="Co-occurrence pairs seen together by fewer users are dropped."
+    )
+    normalise_sources: bool = Field(
+        default=True, description="Scale each source's row to a best value of 1 before blending."
+    )
+    num_neighbors: int = Field(default=400, ge=1, description="Neighbours kept per item.")
+    recent_items: int = Field(default=10, ge=1, description="How many of the user's latest items recommend.")
+    recency_decay: float = Field(
+        default=0.7, gt=0.0, le=1.0, description="Weight factor per step back in the user's history."
+    )
+
+
+class NextItemKnn(Recipe):
+    """Sequential item-kNN: directed, distance-weighted transitions blended with co-occurrence."""
+
+    recipe_id = "next_item_knn"
+    recipe_type = RecipeType.USER_PERSONALIZATION
+    Params = NextItemKnnParams
+    search_space = {
+        "window": SearchDimension("int", 1, 20),
+        "distance_exponent": SearchDimension("float", 0.0, 2.0),
+        "backward_weight": SearchDimension("float", 0.0, 1.0),
+        "popularity_discount_factor": SearchDimension("float", 0.0, 1.0),
+        "cooccurrence_weight": SearchDimension("float", 0.0, 2.0),
+        "recent_items": SearchDimension("int", 1, 40),
+        "recency_decay": SearchDimension("float", 0.3, 1.0),
+    }
+
+    def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
+        params: NextItemKnnParams = self.params  # type: ignore[assignment]
+        # the base class orders rows by user code, then time; take the timestamps in that same order
+        frame_users = pd.factorize(frame[USER_ID], sort=True)[0]
+        timestamps = frame[TIMESTAMP].to_numpy()[np.argsort(frame_users, kind="stable")]
+        transitions = transition_counts(
+            user_codes,
+            item_codes,
+            timestamps,
+            self.n_items,
+            window=params.window,
+            distance_exponent=params.distance_exponent,
+            backward_weight=params.backward_weight,
+            user_length_exponent=params.user_length_exponent,
+        )
+        users_items = sp.csr_matrix(
+            (np.ones(len(user_codes), dtype=np.float32), (user_codes, item_codes)),
+            shape=(len(self.user_ids_), self.n_items),
+        )
+        cooccurrence = Cooccurrence(users_items, params.cooccurrence_discount_factor, params.min_cointeraction_count)
+        users_per_item = np.asarray(cooccurrence.users_items.sum(axis=0), dtype=np.float64).ravel()
+        discount = np.power(np.maximum(users_per_item, 1.0), params.popularity_discount_factor)
+
+        def block(start: int, stop: int) -> np.ndarray:
+            sim = transitions[start:stop].toarray() / discount[start:stop, None] / discount[None, :]
+            if params.cooccurrence_weight > 0:
+                co = cooccurrence.block(start, stop).astype(np.float64)
+                co[~np.isfinite(co)] = 0.0
+                if params.normalise_sources:
+                    sim = _row_scaled(sim)
+                    co = _row_scaled(co)
+                sim += params.cooccurrence_weight * co
+            sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
+            sim[sim <= 0] = -np.inf
+            return sim
+
+        table = neighbour_table(self.n_items, params.num_neighbors, block)
+        self.neighbors_ = table.neighbors
+        self.similarity_ = table.similarity
+
+    def _latest(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The user's latest distinct items that score, newest first, and their recency weights."""
+        params: NextItemKnnParams = self.params  # type: ignore[assignment]
+        latest = latest_distinct(history, params.recent_items)
+        return latest, params.recency_decay ** np.arange(len(latest))
+
+    def _score(self, histories: Sequence[np.ndarray], context: Mapping[str, str] | None) -> np.ndarray:
+        table = NeighbourTable(self.neighbors_, self.similarity_)
+        scores = np.full((len(histories), self.n_items), -np.inf, dtype=np.float64)
+        for row, history in enumerate(histories):
+            scores[row] = neighbour_scores(table, *self._latest(history), self.n_items)
+        return scores
+
+    def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
+        """The user's item (among the latest ``recent_items``) whose weighted similarity added most to each
+        recommended item; None for popularity backfill, which no item of the user led to."""
+        table = NeighbourTable(self.neighbors_, self.similarity_)
+        return strongest_source(table, *self._latest(history), items, self.n_items)
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"neighbors": self.neighbors_, "similarity": self.similarity_}
+
+    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.neighbors_ = arrays["neighbors"]
+        self.similarity_ = arrays["similarity"]
+
+
+def _row_scaled(block: np.ndarray) -> np.ndarray:
+    """Each row divided by its largest value (rows with nothing positive stay as they are)."""
+    best = block.max(axis=1, keepdims=True)
+    return block / np.where(best > 0, best, 1.0)
