@@ -1,4 +1,4 @@
-"""The Personalize split: a seeded 10% of users, their newest 10% held out, reproducible and saved."""
+"""Splits: the Personalize split (a seeded 10% of users, their newest 10% held out), time and leave-last-out."""
 
 from __future__ import annotations
 
@@ -54,3 +54,23 @@ def test_split_needs_repeat_users() -> None:
     one_each = pd.DataFrame({USER_ID: ["a", "b"], ITEM_ID: ["x", "y"], TIMESTAMP: [1, 2]})
     with pytest.raises(ValueError, match="two or more interactions"):
         split_interactions(one_each)
+
+
+def test_leave_last_out_holds_out_each_users_newest_interaction(interactions: pd.DataFrame) -> None:
+    split = split_interactions(interactions, method=SplitMethod.LEAVE_LAST_OUT)
+    counts = interactions.groupby(USER_ID).size()
+    assert set(split.test[USER_ID]) == set(counts[counts >= 3].index)
+    assert split.test[USER_ID].is_unique
+    newest = split.train.groupby(USER_ID)[TIMESTAMP].max()
+    held = split.test.set_index(USER_ID)[TIMESTAMP]
+    assert (newest.loc[held.index] <= held).all()
+    assert len(split.train) + len(split.test) == len(interactions)
+
+
+def test_leave_last_out_needs_three_interactions_somewhere() -> None:
+    short = pd.DataFrame({USER_ID: ["a", "a", "b"], ITEM_ID: ["x", "y", "z"], TIMESTAMP: [1, 2, 3]})
+    with pytest.raises(ValueError, match="three or more interactions"):
+        split_interactions(short, method=SplitMethod.LEAVE_LAST_OUT)
+    short.loc[3] = ["a", "w", 4]
+    split = split_interactions(short, method=SplitMethod.LEAVE_LAST_OUT)
+    assert split.test[ITEM_ID].tolist() == ["w"] and "a" in set(split.train[USER_ID])

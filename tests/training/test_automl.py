@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from recsmith.catalog import Status
 from recsmith.cli import main
 from recsmith.data.sample import SampleFiles
+from recsmith.evaluation.split import SplitMethod
 from recsmith.platform import Platform
 from recsmith.training.solutions import (
     DEFAULT_AUTOML_RECIPES,
@@ -51,6 +52,8 @@ def test_default_candidates_train_in_parallel_and_the_choice_is_tracked(
     assert chosen.data.params["hp.epochs"] == "1" if attrs["recipe"] in TINY else True
     for child in children:
         assert f"validation.{NDCG}" in child.data.metrics and NDCG in child.data.metrics
+        # validation is leave-last-out over the training part: every user with three interactions, not a tenth
+        assert child.data.metrics["validation.test_users"] > 5 * child.data.metrics["test_users"]
 
 
 def test_hpo_with_the_same_seed_gives_the_same_metrics_and_parameters(
@@ -94,6 +97,7 @@ def test_personalize_hpo_config_maps_to_budgets() -> None:
                 },
             },
             "autoMLConfig": {"recipeList": ["arn:aws:personalize:::recipe/sims"], "recipeHyperParameters": {}},
+            "validationMethod": "personalize",
         }
     )
     config = SolutionConfig(perform_automl=True, perform_hpo=True, **values)
@@ -101,6 +105,8 @@ def test_personalize_hpo_config_maps_to_budgets() -> None:
     assert (config.objective_metric, config.automl_recipes) == ("precision_at_10", ("sims",))
     assert config.hpo_ranges["epochs"] == HpoRange(kind="int", low=1.0, high=3.0)
     assert config.hpo_ranges["dropout"].kind == "float"
+    assert config.validation_method is SplitMethod.PERSONALIZE
+    assert SolutionConfig(perform_automl=True).validation_method is SplitMethod.LEAVE_LAST_OUT
 
 
 def test_automl_with_hpo_from_the_cli(

@@ -13,6 +13,7 @@ from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType
 from recsmith.errors import InvalidInputError
 from recsmith.evaluation.metrics import OBJECTIVE_METRICS
+from recsmith.evaluation.split import SplitMethod
 from recsmith.platform import Platform
 
 DEFAULT_AUTOML_RECIPES = ("hrnn", "sims", "next_item_knn", "deepfm", "popularity_count")
@@ -57,6 +58,13 @@ class SolutionConfig(BaseModel):
     candidate_hyperparameters: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="AutoML: hyperparameters per candidate recipe (HPO starts from them), e.g. fewer epochs.",
+    )
+    validation_method: SplitMethod = Field(
+        default=SplitMethod.LEAVE_LAST_OUT,
+        description=(
+            "How AutoML and HPO carve their validation split from the training part: leave-last-out (each "
+            "user's newest interaction) or personalize (a tenth of the users, as the test split)."
+        ),
     )
     objective_metric: str = Field(
         default="normalized_discounted_cumulative_gain_at_10", description="What AutoML, HPO and promotion compare."
@@ -156,7 +164,8 @@ def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]
     ``recipeList``) and ``hpoConfig`` (``hpoObjective.metricName``, ``hpoResourceConfig.maxNumberOfTrainingJobs``
     and ``maxParallelTrainingJobs``, given as strings as in Personalize; ``algorithmHyperParameterRanges``).
     recsmith's own additions:
-    ``objectiveMetric``, ``seed``, ``hpoResourceConfig.maxTrainingSeconds`` (the HPO time budget) and
+    ``objectiveMetric``, ``seed``, ``validationMethod`` (``leave-last-out`` or ``personalize``),
+    ``hpoResourceConfig.maxTrainingSeconds`` (the HPO time budget) and
     ``autoMLConfig.recipeHyperParameters`` (hyperparameters per candidate, e.g. fewer epochs).
     """
     values: dict[str, Any] = {}
@@ -166,6 +175,7 @@ def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]
         ("objective_metric", "objectiveMetric"),
         ("hpo_trials", "maxNumberOfTrainingJobs"),
         ("seed", "seed"),
+        ("validation_method", "validationMethod"),
     ):
         if camel in extra:
             values[key] = extra[camel]

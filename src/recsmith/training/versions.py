@@ -248,11 +248,16 @@ def _choose(
 ) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
     """The recipe and hyperparameters to ship, and every candidate's validation and test metrics.
 
-    Choices (AutoML, HPO) are made on a validation split of the training part; the test users only score.
+    Choices (AutoML, HPO) are made on a validation split of the training part (each user's newest training
+    interaction, by default); the test users only score.
     Candidates train in parallel processes (:mod:`recsmith.training.automl`) and are logged as nested runs.
     """
     needs_validation = config.perform_automl or config.perform_hpo
-    validation = split_interactions(split.train, seed=config.seed + 1) if needs_validation else None
+    validation = (
+        split_interactions(split.train, method=config.validation_method, seed=config.seed + 1)
+        if needs_validation
+        else None
+    )
     data = TrainingData(split, validation, items=snapshot.items, users=snapshot.users)
     jobs = [
         CandidateJob(
