@@ -164,3 +164,24 @@ def test_trials_are_first_scored_on_a_quarter_of_the_epochs_and_may_be_pruned() 
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     assert len(complete) >= 2  # the median pruner starts after two trials
     assert params["epochs"] == max(complete, key=lambda t: t["value"])["params"]["epochs"]
+
+
+def test_hpo_starts_from_the_candidates_own_hyperparameters_so_tuning_never_loses_on_validation() -> None:
+    from models.base import SearchDimension
+    from models.next_item_knn.recipe import NextItemKnn
+    from recsmith.evaluation.split import split_interactions
+    from recsmith.training.automl import CandidateJob, TrainingData, starting_point, tune
+    from tests.models.test_deepfm import segments
+
+    data = segments(n_users=60)
+    validation = split_interactions(data.interactions, method=SplitMethod.LEAVE_LAST_OUT)
+    given = {"window": 3, "recency_decay": 0.2}  # 0.2 lies outside recency_decay's range: TPE draws that one
+    job = CandidateJob("next_item_knn", given, 0, NDCG, tune=True, hpo_trials=3)
+    params, trials = tune(job, TrainingData(validation, validation))
+    untuned = NextItemKnn.Params(**given)
+    assert trials[0]["params"]["window"] == 3
+    assert trials[0]["params"]["cooccurrence_weight"] == untuned.cooccurrence_weight  # type: ignore[attr-defined]
+    assert trials[0]["params"]["recency_decay"] != 0.2
+    assert params == max(trials, key=lambda t: t["value"])["params"]  # the start wins unless a trial beats it
+    space = {"window": SearchDimension("int", 1, 20), "recency_decay": SearchDimension("float", 0.3, 1.0)}
+    assert starting_point(NextItemKnn, {"window": 25, "recency_decay": 0.5}, space) == {"recency_decay": 0.5}

@@ -2,10 +2,11 @@
 
 Each candidate is one job: optionally an Optuna study (TPE sampler seeded with the solution's seed, a median
 pruner) over the recipe's declared ``search_space`` within ``hpo_trials`` trials AND ``hpo_seconds`` seconds,
-then a fit on the validation split's training part (its metrics choose the winner) and a fit on the test split's
-training part (its metrics are reported for every candidate). Jobs run in a process pool (``spawn``: no forked
-torch or MLflow state) sized to the CPU cores, with torch's threads pinned so the workers share the cores rather
-than fight for them; with one job or one core they run in this process.
+whose first trial is the candidate's own hyperparameters (so tuning never chooses worse than not tuning, on
+validation), then a fit on the validation split's training part (its metrics choose the winner) and a fit on
+the test split's training part (its metrics are reported for every candidate). Jobs run in a process pool
+(``spawn``: no forked torch or MLflow state) sized to the CPU cores, with torch's threads pinned so the workers
+share the cores rather than fight for them; with one job or one core they run in this process.
 
 Workers do not talk to MLflow: they return their trials and metrics, and :func:`log_candidates` records every
 candidate and every trial as nested runs of the solution version's run. Pruning: a recipe with an ``epochs``
@@ -82,8 +83,32 @@ def fit_recipe(recipe_id: str, params: Mapping[str, Any], seed: int, data: Inter
     return get_recipe_class(recipe_id)(dict(params), seed=seed).fit(data)
 
 
+def starting_point(
+    recipe_cls: type[Recipe], params: Mapping[str, Any], space: Mapping[str, SearchDimension]
+) -> dict[str, Any]:
+    """The hyperparameters the candidate would train with untuned, for the dimensions of ``space`` whose range
+    holds them: HPO's first trial, so that a budget of two or three trials (a slow neural recipe on a time
+    budget) cannot leave the candidate worse on validation than its defaults, which TPE's random start
+    trials often are (next_item_knn on MovieLens: 0.079 tuned against 0.096 untuned, before this)."""
+    current = recipe_cls.Params(**dict(params)).model_dump()
+    start: dict[str, Any] = {}
+    for name, dim in space.items():
+        value = current.get(name)
+        if dim.kind == "categorical":
+            inside = value in dim.choices
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            whole = dim.kind != "int" or float(value).is_integer()
+            inside = whole and float(dim.low or 0) <= value <= float(dim.high or 0)
+        else:
+            inside = False
+        if inside:
+            start[name] = value
+    return start
+
+
 def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Optuna TPE with a median pruner over the recipe's search space; the best params and every trial."""
+    """Optuna TPE with a median pruner over the recipe's search space, starting from the candidate's own
+    hyperparameters; the best params and every trial."""
     import optuna
 
     recipe_cls = get_recipe_class(job.recipe_id)
@@ -128,6 +153,9 @@ def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[di
         sampler=optuna.samplers.TPESampler(seed=job.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
+    start = starting_point(recipe_cls, job.params, space)
+    if start:
+        study.enqueue_trial(start)
     study.optimize(objective, n_trials=job.hpo_trials, timeout=job.hpo_seconds)
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
