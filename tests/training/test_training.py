@@ -63,6 +63,9 @@ def test_automl_with_hpo_tracks_everything_in_mlflow(platform: Platform, sample_
     names = {c.info.run_name for c in children}
     assert {"candidate-sims", "candidate-popularity_count"} <= names
     assert sum(name.startswith("hpo-sims-") for name in names) == 3
+    trials = [c for c in children if c.info.run_name.startswith("hpo-sims-")]
+    starts = {c.info.run_name: c.data.tags["recsmith.hpo_starting_point"] for c in trials}
+    assert starts == {"hpo-sims-0": "true", "hpo-sims-1": "false", "hpo-sims-2": "false"}  # trial 0: sims's defaults
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"split", "candidates.json"} <= artifacts
     model_version = client.get_model_version("shop.shop-auto", attrs["modelVersion"])

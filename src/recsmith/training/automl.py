@@ -121,6 +121,7 @@ def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[di
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     has_epochs = "epochs" in recipe_cls.Params.model_fields
     trials: list[dict[str, Any]] = []
+    start = starting_point(recipe_cls, job.params, space)
 
     def objective(trial: optuna.Trial) -> float:
         started = time.time()
@@ -133,6 +134,7 @@ def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[di
             else:
                 params[name] = trial.suggest_categorical(name, list(dim.choices))
         record: dict[str, Any] = {"number": trial.number, "params": dict(params), "state": "COMPLETE"}
+        record["starting_point"] = bool(start) and trial.number == 0
         trials.append(record)
         train = data.data(validation.train)
         if has_epochs and int(params.get("epochs", 1)) >= 4:
@@ -153,7 +155,6 @@ def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[di
         sampler=optuna.samplers.TPESampler(seed=job.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
-    start = starting_point(recipe_cls, job.params, space)
     if start:
         study.enqueue_trial(start)
     study.optimize(objective, n_trials=job.hpo_trials, timeout=job.hpo_seconds)
@@ -222,7 +223,13 @@ def log_candidates(results: Sequence[CandidateResult], chosen: CandidateResult) 
     for result in results:
         for trial in result.trials:
             with mlflow.start_run(run_name=f"hpo-{result.recipe_id}-{trial['number']}", nested=True):
-                mlflow.set_tags({"recsmith.recipe": result.recipe_id, "recsmith.hpo_state": trial["state"]})
+                mlflow.set_tags(
+                    {
+                        "recsmith.recipe": result.recipe_id,
+                        "recsmith.hpo_state": trial["state"],
+                        "recsmith.hpo_starting_point": str(trial.get("starting_point", False)).lower(),
+                    }
+                )
                 mlflow.log_params({f"hp.{k}": v for k, v in trial["params"].items()})
                 if "early_value" in trial:
                     mlflow.log_metric("validation.objective", trial["early_value"], step=0)
