@@ -168,7 +168,7 @@ def test_trials_are_first_scored_on_a_quarter_of_the_epochs_and_may_be_pruned() 
 
 def test_hpo_starts_from_the_candidates_own_hyperparameters_so_tuning_never_loses_on_validation() -> None:
     from models.base import SearchDimension
-    from models.next_item_knn.recipe import NextItemKnn
+    from models.next_item_knn.recipe import NextItemKnn, NextItemKnnParams
     from recsmith.evaluation.split import split_interactions
     from recsmith.training.automl import CandidateJob, TrainingData, starting_point, tune
     from tests.models.test_deepfm import segments
@@ -178,9 +178,9 @@ def test_hpo_starts_from_the_candidates_own_hyperparameters_so_tuning_never_lose
     given = {"window": 3, "recency_decay": 0.2}  # 0.2 lies outside recency_decay's range: TPE draws that one
     job = CandidateJob("next_item_knn", given, 0, NDCG, tune=True, hpo_trials=3)
     params, trials = tune(job, TrainingData(validation, validation))
-    untuned = NextItemKnn.Params(**given)
+    untuned = NextItemKnnParams(**given)
     assert trials[0]["params"]["window"] == 3
-    assert trials[0]["params"]["cooccurrence_weight"] == untuned.cooccurrence_weight  # type: ignore[attr-defined]
+    assert trials[0]["params"]["cooccurrence_weight"] == untuned.cooccurrence_weight
     assert trials[0]["params"]["recency_decay"] != 0.2
     assert params == max(trials, key=lambda t: t["value"])["params"]  # the start wins unless a trial beats it
     space = {"window": SearchDimension("int", 1, 20), "recency_decay": SearchDimension("float", 0.3, 1.0)}
