@@ -25,8 +25,8 @@ Protocol (hyperparameters and epochs are never chosen on test):
 next_item_knn (default hyperparameters) runs in the same process on the same two splits. Everything uses one
 torch thread and fixed seeds, so a rerun prints the same figures.
 
-    PYTHONPATH=src:. nice -n 10 /work/main/.venv/bin/python bench/sasrec_probe.py \\
-        --data /work/shared/data/ml-latest-small [--settings name,name|long] [--max-epochs N]
+    PYTHONPATH=src:. nice -n 10 .venv/bin/python bench/sasrec_probe.py \\
+        --data ../shared/data/ml-latest-small [--settings name,name|long] [--max-epochs N]
 
 The default runs the five-setting grid; ``--settings long`` the two longer runs added after it.
 """
