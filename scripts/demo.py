@@ -2,9 +2,11 @@
 
 1. generate a deterministic sample (interactions with sessions, items with genres, users with an age band);
 2. run the end-to-end Airflow DAG ``recsmith_retrain`` with ``dag.test()`` (real Airflow, SQLite, no scheduler):
-   import -> train (AutoML over two recipes) -> evaluate -> register in MLflow -> promote -> deploy a campaign;
+   import -> train (AutoML over the default candidate recipes) -> evaluate -> register in MLflow -> promote ->
+   deploy a campaign;
 3. serve the campaign with a real BentoML HTTP server on localhost, ask it for recommendations for three users
-   and for items related to one item, send a PutEvents for one user and show that user's answer change;
+   and for items related to one item (a campaign of a user recipe refuses that with a clear error), send a
+   PutEvents for one user and show that user's answer change;
 4. print where to look, then keep serving until Ctrl-C (``--no-serve`` exits after printing).
 
 This script is an adapter like the CLI: every step is a recsmith function or the DAG.
@@ -119,8 +121,18 @@ def main() -> int:
                 {user: _items(a) for user, a in answers.items()}
                 | {"servedBy": answers[users[0]].get("solutionVersionArn")},
             )
-            related = ask(itemId="i0010", numResults=5)
-            _show("4. items related to i0010", _items(related))
+            # related items need a RELATED_ITEMS recipe (sims); AutoML may pick a user recipe such as
+            # next_item_knn, whose campaign refuses itemId requests with a clear 400, as Personalize's does
+            body = {"campaignArn": campaign.arn, "itemId": "i0010", "numResults": 5}
+            related = client.post("/recommendations", json=body)
+            if related.status_code == 200:
+                _show("4. items related to i0010", _items(related.json()))
+            else:
+                _show(
+                    f"4. items related to i0010: the campaign answers {related.status_code}",
+                    f"{related.text}\n(related items come from a campaign of a `sims` solution:"
+                    " recsmith create-solution --recipe sims ...)",
+                )
 
             before = _items(answers["u0001"])
             clicked = ["i0100", "i0108"]
