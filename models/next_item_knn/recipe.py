@@ -19,27 +19,19 @@ recommended item names the user's item that added most to its score ("Because of
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from models.base import InteractionData, Recipe, RecipeParams, RecipeType, SearchDimension
+from models.base import InteractionData, RecipeType, SearchDimension
 from models.columns import TIMESTAMP, USER_ID
-from models.neighbours import (
-    Cooccurrence,
-    NeighbourTable,
-    latest_distinct,
-    neighbour_scores,
-    neighbour_table,
-    strongest_source,
-)
+from models.neighbour_recipe import NeighbourRecipe, NeighbourScoringParams
+from models.neighbours import Cooccurrence, neighbour_table
 from models.next_item_knn.transitions import transition_counts
 
 
-class NextItemKnnParams(RecipeParams):
+class NextItemKnnParams(NeighbourScoringParams):
     """next_item_knn hyperparameters; defaults chosen on a validation split of MovieLens (bench/results)."""
 
     window: int = Field(default=5, ge=1, le=100, description="Pairs at most this many positions apart count.")
@@ -68,13 +60,9 @@ class NextItemKnnParams(RecipeParams):
         default=True, description="Scale each source's row to a best value of 1 before blending."
     )
     num_neighbors: int = Field(default=400, ge=1, description="Neighbours kept per item.")
-    recent_items: int = Field(default=10, ge=1, description="How many of the user's latest items recommend.")
-    recency_decay: float = Field(
-        default=0.7, gt=0.0, le=1.0, description="Weight factor per step back in the user's history."
-    )
 
 
-class NextItemKnn(Recipe):
+class NextItemKnn(NeighbourRecipe):
     """Sequential item-kNN: directed, distance-weighted transitions blended with co-occurrence."""
 
     recipe_id = "next_item_knn"
@@ -129,32 +117,6 @@ class NextItemKnn(Recipe):
         table = neighbour_table(self.n_items, params.num_neighbors, block)
         self.neighbors_ = table.neighbors
         self.similarity_ = table.similarity
-
-    def _latest(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The user's latest distinct items that score, newest first, and their recency weights."""
-        params: NextItemKnnParams = self.params  # type: ignore[assignment]
-        latest = latest_distinct(history, params.recent_items)
-        return latest, params.recency_decay ** np.arange(len(latest))
-
-    def _score(self, histories: Sequence[np.ndarray], context: Mapping[str, str] | None) -> np.ndarray:
-        table = NeighbourTable(self.neighbors_, self.similarity_)
-        scores = np.full((len(histories), self.n_items), -np.inf, dtype=np.float64)
-        for row, history in enumerate(histories):
-            scores[row] = neighbour_scores(table, *self._latest(history), self.n_items)
-        return scores
-
-    def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
-        """The user's item (among the latest ``recent_items``) whose weighted similarity added most to each
-        recommended item; None for popularity backfill, which no item of the user led to."""
-        table = NeighbourTable(self.neighbors_, self.similarity_)
-        return strongest_source(table, *self._latest(history), items, self.n_items)
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"neighbors": self.neighbors_, "similarity": self.similarity_}
-
-    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.neighbors_ = arrays["neighbors"]
-        self.similarity_ = arrays["similarity"]
 
 
 def _row_scaled(block: np.ndarray) -> np.ndarray:

@@ -11,31 +11,19 @@ For a user, SIMS scores items related to the user's latest items, the newest wei
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from models.base import (
-    InteractionData,
-    Recipe,
-    RecipeParams,
-    RecipeType,
-    Recommendation,
-    SearchDimension,
-)
-from models.neighbours import (
-    NeighbourTable,
-    cooccurrence_neighbours,
-    latest_distinct,
-    neighbour_scores,
-    strongest_source,
-)
+from models.base import InteractionData, RecipeType, Recommendation, SearchDimension
+from models.neighbour_recipe import NeighbourRecipe, NeighbourScoringParams
+from models.neighbours import cooccurrence_neighbours
 
 
-class SimsParams(RecipeParams):
+class SimsParams(NeighbourScoringParams):
     """SIMS hyperparameters (names as Personalize's where it has them)."""
 
     popularity_discount_factor: float = Field(
@@ -48,13 +36,9 @@ class SimsParams(RecipeParams):
         default=200, ge=2, description="Only each user's latest items count towards co-occurrence."
     )
     num_neighbors: int = Field(default=200, ge=1, description="Similar items kept per item.")
-    recent_items: int = Field(default=10, ge=1, description="How many of the user's latest items recommend.")
-    recency_decay: float = Field(
-        default=0.7, gt=0.0, le=1.0, description="Weight factor per step back in the user's history."
-    )
 
 
-class Sims(Recipe):
+class Sims(NeighbourRecipe):
     """Item-item co-occurrence with popularity discount; RELATED_ITEMS, and user recommendations from it."""
 
     recipe_id = "sims"
@@ -86,30 +70,6 @@ class Sims(Recipe):
         self.neighbors_ = table.neighbors
         self.similarity_ = table.similarity
 
-    def _table(self) -> NeighbourTable:
-        return NeighbourTable(self.neighbors_, self.similarity_)
-
-    def _latest(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The user's latest distinct items that score, newest first, and their recency weights."""
-        params: SimsParams = self.params  # type: ignore[assignment]
-        latest = latest_distinct(history, params.recent_items)
-        return latest, params.recency_decay ** np.arange(len(latest))
-
-    def _score(self, histories: Sequence[np.ndarray], context: Mapping[str, str] | None) -> np.ndarray:
-        scores = np.full((len(histories), self.n_items), -np.inf, dtype=np.float64)
-        table = self._table()
-        for row, history in enumerate(histories):
-            scores[row] = neighbour_scores(table, *self._latest(history), self.n_items)
-        return scores
-
-    def _explain(self, history: np.ndarray, items: np.ndarray) -> list[int | None]:
-        """The history item whose weighted similarity added most to each recommended item's score.
-
-        Only the latest ``recent_items`` distinct items score (see :meth:`_score`), so only they can explain;
-        an item none of them is similar to (popularity backfill) gets None.
-        """
-        return strongest_source(self._table(), *self._latest(history), items, self.n_items)
-
     def similar_items(
         self, item_ids: Sequence[str], n: int = 25, *, filter_items: Collection[str] | None = None
     ) -> list[Recommendation]:
@@ -127,11 +87,3 @@ class Sims(Recipe):
             scores[self.neighbors_[i][valid]] = self.similarity_[i][valid]
             results.append(self._top_n(scores, mask, n))
         return results
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"neighbors": self.neighbors_, "similarity": self.similarity_}
-
-    def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.neighbors_ = arrays["neighbors"]
-        self.similarity_ = arrays["similarity"]
-
