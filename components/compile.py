@@ -1,6 +1,6 @@
 """Compile ``recsmith_pipeline`` to ``components/recsmith_pipeline.yaml``.
 
-``python components/compile.py [PATH]`` or ``python -m components.compile [PATH]``.
+``python -m components.compile [PATH]`` (``make pipelines``). The YAML ships in the package beside this file.
 """
 
 import sys
@@ -8,8 +8,7 @@ from pathlib import Path
 
 from kfp import compiler
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUT = REPO_ROOT / "components" / "recsmith_pipeline.yaml"
+DEFAULT_OUTPUT = Path(__file__).resolve().with_name("recsmith_pipeline.yaml")
 
 
 def compile_pipeline(output: Path = DEFAULT_OUTPUT) -> Path:
@@ -21,6 +20,4 @@ def compile_pipeline(output: Path = DEFAULT_OUTPUT) -> Path:
 
 
 if __name__ == "__main__":
-    if str(REPO_ROOT) not in sys.path:  # run as a script: make `components` importable
-        sys.path.insert(0, str(REPO_ROOT))
     print(compile_pipeline(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUTPUT))

@@ -23,13 +23,16 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recsmith.faces import face_folder
+
 if TYPE_CHECKING:
     from airflow.utils.state import DagRunState
 
 logger = logging.getLogger(__name__)
 
-DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
-"""The repository's ``dags/`` folder, the default of :func:`prepare_airflow`."""
+DAGS_FOLDER = face_folder("dags")
+"""The installed ``dags`` package's folder (the checkout's ``dags/`` when editable), the default of
+:func:`prepare_airflow`."""
 
 _HTTPX_WARNING = "Using `httpx` with `starlette.testclient` is deprecated"
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
 GROUP, SOLUTION, CAMPAIGN = "demo", "demo-auto", "demo-live"
 
 
@@ -75,7 +74,7 @@ def main() -> int:
     sample = generate_sample(home / "sample")
     _show("1. sample data", {k: str(v) for k, v in vars(sample).items() if k != "folder"})
 
-    prepare_airflow(Path(os.environ.get("AIRFLOW_HOME", home / "airflow")), REPO / "dags")
+    prepare_airflow(Path(os.environ.get("AIRFLOW_HOME", home / "airflow")))
     conf = {
         "dataset_group": GROUP,
         "data_location": str(sample.interactions),
@@ -175,5 +174,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     sys.exit(main())

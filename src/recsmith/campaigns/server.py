@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-import recsmith
 from recsmith.errors import RecsmithError
+from recsmith.faces import face_folder
 from recsmith.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,12 +28,9 @@ SERVICE = "serving.service:CampaignService"
 ENV_PREFIX = "RECSMITH_"
 
 
-def repo_root() -> Path:
-    """The folder holding ``serving/``: the repository the installed (editable) package comes from."""
-    root = Path(recsmith.__file__).resolve().parents[2]
-    if not (root / "serving" / "service.py").is_file():
-        raise RecsmithError(f"no serving/service.py under {root}; pass working_dir= to serve_campaign")
-    return root
+def service_root() -> Path:
+    """The folder that holds the installed ``serving`` package: site-packages, or the checkout when editable."""
+    return face_folder("serving").parent
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -67,7 +64,7 @@ def serve_campaign(
     env[f"{ENV_PREFIX}CAMPAIGN"] = campaign
     env[f"{ENV_PREFIX}SERVING_WORKERS"] = str(workers)
     env[f"{ENV_PREFIX}SERVING_ACCESS_LOG"] = "1" if access_log else "0"
-    root = working_dir or repo_root()
+    root = working_dir or service_root()
     command = [
         sys.executable, "-m", "bentoml", "serve", SERVICE,
         "--working-dir", str(root), "--host", host, "--port", str(port),
