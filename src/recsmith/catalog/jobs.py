@@ -278,6 +278,11 @@ class JobQueue:
             )
             return bool(rowcount(result))
 
+    def forget(self, resource_arn: str) -> None:
+        """Drop the row of a job whose resource is gone."""
+        with self._sessions.begin() as session:
+            delete_job_row(session, resource_arn)
+
     def dequeue(self, resource_arn: str) -> bool:
         """Remove a QUEUED job before any pool claims it (stopped while pending); ``False`` if it was claimed."""
         with self._sessions.begin() as session:
