@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     CursorResult,
     Engine,
     Float,
@@ -137,7 +138,7 @@ def new_job_row(
         stop_requested=False,
         created_at=time.time(),
         submitted_at=time.time() if state is JobState.QUEUED else None,
-        **_owner_columns(owner),
+        **owner_columns(owner),
     )
 
 
@@ -151,13 +152,14 @@ def rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def _owner_columns(owner: ProcessRef | None) -> dict[str, object]:
+def owner_columns(owner: ProcessRef | None) -> dict[str, object]:
+    """The owner columns' values for ``owner`` (all NULL for none)."""
     if owner is None:
         return {"owner_host": None, "owner_pid": None, "owner_started": None}
     return {"owner_host": owner.host, "owner_pid": owner.pid, "owner_started": owner.started}
 
 
-def _owned_by(owner: ProcessRef):  # type: ignore[no-untyped-def]
+def _owned_by(owner: ProcessRef) -> ColumnElement[bool]:
     return and_(JobRow.owner_host == owner.host, JobRow.owner_pid == owner.pid, JobRow.owner_started == owner.started)
 
 
@@ -214,7 +216,7 @@ class JobQueue:
             result = session.execute(
                 update(JobRow)
                 .where(JobRow.resource_arn == resource_arn, JobRow.state == JobState.HELD.value)
-                .values(state=JobState.QUEUED.value, submitted_at=time.time(), **_owner_columns(None))
+                .values(state=JobState.QUEUED.value, submitted_at=time.time(), **owner_columns(None))
             )
             return bool(rowcount(result))
 
@@ -240,7 +242,7 @@ class JobQueue:
                 result = session.execute(
                     update(JobRow)
                     .where(JobRow.resource_arn == arn, JobRow.state == JobState.QUEUED.value)
-                    .values(state=JobState.RUNNING.value, pool_id=pool_id, **_owner_columns(owner))
+                    .values(state=JobState.RUNNING.value, pool_id=pool_id, **owner_columns(owner))
                 )
                 if rowcount(result):
                     row = session.get(JobRow, arn, populate_existing=True)
@@ -255,7 +257,7 @@ class JobQueue:
             result = session.execute(
                 update(JobRow)
                 .where(JobRow.resource_arn == resource_arn, _owned_by(expected))
-                .values(state=JobState.RUNNING.value, **_owner_columns(owner))
+                .values(state=JobState.RUNNING.value, **owner_columns(owner))
             )
             return bool(rowcount(result))
 
@@ -266,7 +268,7 @@ class JobQueue:
             result = session.execute(
                 update(JobRow)
                 .where(JobRow.resource_arn == resource_arn, _owned_by(pool_owner))
-                .values(worker=worker.model_dump(), **_owner_columns(worker))
+                .values(worker=worker.model_dump(), **owner_columns(worker))
             )
             return bool(rowcount(result))
 
@@ -277,6 +279,11 @@ class JobQueue:
                 update(JobRow).where(JobRow.resource_arn == resource_arn).values(stop_requested=True)
             )
             return bool(rowcount(result))
+
+    def forget(self, resource_arn: str) -> None:
+        """Drop the row of a job whose resource is gone."""
+        with self._sessions.begin() as session:
+            delete_job_row(session, resource_arn)
 
     def dequeue(self, resource_arn: str) -> bool:
         """Remove a QUEUED job before any pool claims it (stopped while pending); ``False`` if it was claimed."""
@@ -321,14 +328,10 @@ class JobQueue:
             ]
 
 
-def begin_condition(owner: ProcessRef):  # type: ignore[no-untyped-def]
+def begin_condition(owner: ProcessRef) -> ColumnElement[bool]:
     """Who may begin a job: a HELD or RUNNING job owned by ``owner`` (its creator, or the worker its pool named),
     or a QUEUED job (someone runs it by hand before any pool claims it)."""
     return or_(
         JobRow.state == JobState.QUEUED.value,
         and_(JobRow.state.in_([JobState.HELD.value, JobState.RUNNING.value]), _owned_by(owner)),
     )
-
-
-def owner_columns(owner: ProcessRef | None) -> dict[str, object]:
-    return _owner_columns(owner)

@@ -92,6 +92,7 @@ def end_abandoned_job(platform: Platform, job: Job, reason: str | None = None) -
         kill_process_group(job.worker)
     resource = platform.catalog.find(kind.resource_type, job.resource_arn)
     if resource is None:
+        platform.catalog.job_queue.forget(job.resource_arn)
         return None
     reason = reason or interrupted_reason(job)
     try:

@@ -10,10 +10,11 @@ or while no pool runs at all, waits CREATE PENDING; it runs once a pool is free 
   is removed and the job ends CREATE FAILED with a reason that says how the worker ended.
 - ``stop(kind, arn)`` kills a job's worker group and records CREATE STOPPING, then CREATE STOPPED (a queued job
   is CREATE STOPPED at once).
-- ``start()`` first ends every job whose process died (a previous pool killed with its workers, a machine
-  restart) CREATE FAILED; ``stop()`` kills the pool's workers, ends their jobs CREATE FAILED ("the executor was
-  stopped") and returns; queued jobs stay queued for the next pool. Workers kill themselves when the pool's
-  process is gone (kill -9 of a server), so nothing is orphaned.
+- ``start()``, and every heartbeat after it, ends every job whose process died (a previous pool killed with
+  its workers, a machine restart, a ``--wait`` command killed) CREATE FAILED; ``stop()`` kills the pool's
+  workers, ends their jobs CREATE FAILED ("the executor was stopped") and returns; queued jobs stay queued for
+  the next pool. Workers kill themselves when the pool's process is gone (kill -9 of a server), so nothing is
+  orphaned.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class LocalExecutor:
                 self._launch_queued()
                 if time.monotonic() - last_beat > _HEARTBEAT_SECONDS:
                     self.platform.catalog.job_queue.heartbeat(self.pool_id)
+                    reap_dead_jobs(self.platform)  # e.g. a --wait command killed while its job ran
                     last_beat = time.monotonic()
             except Exception:  # noqa: BLE001 - the pool's loop must outlive a catalog outage; it retries next tick
                 logger.exception("job pool %s: dispatch failed; retrying", self.pool_id)
