@@ -148,15 +148,30 @@ def test_reads_never_move_a_campaign_or_record_a_move(trained: Trained, cli: Cal
     assert client.get_model_version(trained.model_name, v2).current_stage != "Production"
 
 
-def test_two_controllers_one_leads_a_move_is_recorded_once_and_the_other_takes_over(trained: Trained) -> None:
-    lease_seconds = 5.0  # longer than a pass that loads a model, so the first leader keeps the lease
-    settings = Settings(home=trained.platform.settings.home, controller_lease_seconds=lease_seconds)
+def _catalog_copy(trained: Trained, catalog_url: str) -> Settings:
+    """Settings of the trained installation with its catalog (group, solution, versions) copied to
+    ``catalog_url``: the same registry and models, the catalog on another database."""
+    settings = Settings(home=trained.platform.settings.home, catalog_url=catalog_url, controller_lease_seconds=5.0)
+    copy = Platform(settings)
+    for kind in (ResourceType.DATASET_GROUP, ResourceType.SOLUTION, ResourceType.SOLUTION_VERSION):
+        for resource in trained.platform.catalog.list(kind):
+            copy.catalog.create(resource)
+    copy.catalog.dispose()
+    return settings
+
+
+def test_two_controllers_one_leads_a_move_is_recorded_once_and_the_other_takes_over(
+    trained: Trained, database_url: str
+) -> None:
+    """On SQLite and PostgreSQL catalogs alike."""
+    settings = _catalog_copy(trained, database_url)
+    lease_seconds = settings.controller_lease_seconds  # longer than a pass that loads a model
     platforms = [Platform(settings), Platform(settings)]
     first, second = (CampaignController(p, owner=f"ctl-{k}") for k, p in enumerate(platforms))
     client = _client(trained)
     v1, v2 = _model_version(trained, 0), _model_version(trained, 1)
     promote(client, trained.model_name, v1)
-    campaign = create_campaign(trained.platform, "ctl-two", solution_version=trained.versions[0], update_mode="AUTO")
+    campaign = create_campaign(platforms[0], "ctl-two", solution_version=trained.versions[0], update_mode="AUTO")
     promote(client, trained.model_name, v2)
     passes: list[tuple[str, bool, list[str]]] = []
     lock = threading.Lock()
@@ -178,7 +193,10 @@ def test_two_controllers_one_leads_a_move_is_recorded_once_and_the_other_takes_o
         leaders = {owner for owner, leader, _ in passes if leader}
         assert len(leaders) == 1, passes  # the lease is renewed at each pass: the first to take it keeps it
         assert sum(len(committed) for _, _, committed in passes) == 1
-        moves = trained.platform.catalog.campaign_moves(campaign.arn)
+        moved = platforms[0].catalog.get(ResourceType.CAMPAIGN, campaign.arn)
+        assert moved.attributes["solutionVersionArn"] == trained.versions[1]
+        assert moved.attributes["latestCampaignUpdate"]["status"] == "ACTIVE"
+        moves = platforms[0].catalog.campaign_moves(campaign.arn)
         assert [(m.actor, m.to_version) for m in moves] == [
             ("create-campaign", trained.versions[0]),
             ("controller", trained.versions[1]),
@@ -189,7 +207,7 @@ def test_two_controllers_one_leads_a_move_is_recorded_once_and_the_other_takes_o
         assert not follower.run_once([campaign.arn]).leader
         time.sleep(lease_seconds + 0.1)
         assert follower.run_once([campaign.arn]).leader
-        lease = trained.platform.coordination.lease(LEASE)
+        lease = platforms[0].coordination.lease(LEASE)
         assert lease is not None and lease.owner == follower.owner
         stale = first if follower is second else second
         assert not stale.run_once([campaign.arn]).leader  # the old leader, back, does not act
@@ -198,6 +216,23 @@ def test_two_controllers_one_leads_a_move_is_recorded_once_and_the_other_takes_o
         second.release()
         for platform in platforms:
             platform.catalog.dispose()
+
+
+def test_update_campaign_from_the_cli_moves_a_manual_campaign_with_no_server(
+    trained: Trained, cli: Callable[..., dict[str, Any]]
+) -> None:
+    """With no controller running, update-campaign's own pass moves the campaign; describe shows the caller."""
+    v2 = _model_version(trained, 1)
+    arn = cli("create-campaign", "--name", "ctl-manual", "--solution-version", trained.versions[0])["campaignArn"]
+    promote(_client(trained), trained.model_name, v2)
+    assert cli("run-controller", "--once")["leader"] is True  # a promotion does not move a MANUAL campaign
+    assert cli("describe-campaign", "--campaign-arn", arn)["campaign"]["solutionVersionArn"] == trained.versions[0]
+    cli("update-campaign", "--campaign-arn", arn, "--solution-version-arn", trained.versions[1])
+    described = cli("describe-campaign", "--campaign-arn", arn)
+    assert described["campaign"]["solutionVersionArn"] == trained.versions[1]
+    assert described["campaign"]["latestCampaignUpdate"]["status"] == "ACTIVE"
+    assert [m["actor"] for m in described["campaignMoves"]] == ["create-campaign", "update-campaign"]
+    assert trained.platform.coordination.lease(LEASE) is None  # the CLI gave its lease back
 
 
 def test_a_nudge_runs_a_pass_before_the_next_poll(trained: Trained) -> None:
