@@ -62,6 +62,7 @@ def main() -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from orchestration.airflow_local import prepare_airflow, run_dag
+    from recsmith.campaigns.controller import CampaignController
     from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
     from recsmith.catalog import ResourceType
     from recsmith.data.sample import generate_sample
@@ -103,6 +104,9 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     server_log = home / "logs" / f"campaign-{CAMPAIGN}.log"
     server_log.parent.mkdir(parents=True, exist_ok=True)
+    # the campaign controller moves the AUTO campaign when a reviewer promotes a version in MLflow
+    controller = CampaignController(platform)
+    controller.start()
     server = serve_campaign(platform.settings, campaign.arn, port, log_file=server_log)
     try:
         wait_ready(url, timeout=120)
@@ -170,6 +174,7 @@ def main() -> int:
         print("\nstopping the campaign server")
     finally:
         stop_server(server)
+        controller.stop()
     return 0
 
 

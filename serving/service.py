@@ -6,12 +6,15 @@ function of :mod:`recsmith`, and a :class:`~recsmith.errors.RecsmithError` becom
 (``{"__type": code, "message": ...}`` plus ``x-amzn-ErrorType``) with the error's HTTP status, which botocore
 turns into the matching modeled exception.
 
-Configured by the environment, read once per worker: ``RECSMITH_CAMPAIGN`` (the campaign's ARN or name),
-the usual ``RECSMITH_*`` settings, ``RECSMITH_SERVING_WORKERS`` (worker processes, default 1) and
-``RECSMITH_SERVING_ACCESS_LOG`` (``0`` turns the per-request access log off) and ``RECSMITH_SERVING_TRACING``
-(``1`` traces GetRecommendations and GetPersonalizedRanking with OpenTelemetry; off by default). Each
-worker holds its own model (:class:`~recsmith.campaigns.holder.ModelHolder`) and polls for the campaign's
-target version. Swagger UI is at ``/``, the OpenAPI document at ``/docs.json``, readiness at ``/readyz``. Start it with
+Configured by the environment, read once when the module is imported (:class:`~recsmith.settings.Settings`):
+``RECSMITH_CAMPAIGN`` (the campaign's ARN or name), the usual ``RECSMITH_*`` settings,
+``RECSMITH_SERVING_WORKERS`` (worker processes, default 1), ``RECSMITH_SERVING_ACCESS_LOG`` (``0`` turns the
+per-request access log off) and ``RECSMITH_SERVING_TRACING`` (``1`` traces GetRecommendations and
+GetPersonalizedRanking with OpenTelemetry; off by default). Each worker holds its own model
+(:class:`~recsmith.campaigns.holder.ModelHolder`): it loads what the campaign serves, reports itself in the
+catalog, and swaps when the campaign controller commits a move; it never decides or records one (the
+controller runs in the process that supervises this server, ``recsmith serve-campaign``). Swagger UI is at
+``/``, the OpenAPI document at ``/docs.json``, readiness at ``/readyz``. Start it with
 :func:`recsmith.campaigns.server.serve_campaign` or
 ``bentoml serve serving.service:CampaignService --working-dir <repo>``.
 """
@@ -33,6 +36,7 @@ from recsmith.campaigns.filters import warm_filters
 from recsmith.campaigns.holder import ModelHolder
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.platform import Platform
+from recsmith.settings import load_settings
 from serving.events_api import aws_error, events_app
 
 logger = logging.getLogger("bentoml.recsmith")
@@ -40,7 +44,8 @@ logger = logging.getLogger("bentoml.recsmith")
 INVALID_INPUT = "InvalidInputException"
 INGEST_PATHS = ("/events",)
 SCORING_PATHS = ("/recommendations", "/personalize-ranking")
-_TRACED = os.environ.get("RECSMITH_SERVING_TRACING", "0") == "1"
+SETTINGS = load_settings()
+"""This server's settings, read once; every worker process imports this module and so reads them once."""
 
 JsonAnswer = Annotated[dict[str, Any], ContentType("application/json")]
 """A JSON object answer. Declaring the media type spares BentoML from deriving it per response from the
@@ -116,25 +121,25 @@ async def _send_invalid_input(send: Any, start: dict[str, Any], raw: bytes) -> N
 @functools.cache
 def worker_platform() -> Platform:
     """The one Platform of this worker process, shared by the BentoML APIs and the mounted events routes."""
-    return Platform.from_env()
+    return Platform(SETTINGS)
 
 
 @bentoml.service(
     name="recsmith_campaign",
-    workers=int(os.environ.get("RECSMITH_SERVING_WORKERS", "1")),
+    workers=SETTINGS.serving_workers,
     traffic={"timeout": 30},
     # PutEvents is the high-rate path: no per-request access-log line, metrics or tracing span for it; one log
     # line per request costs more than scoring does, so RECSMITH_SERVING_ACCESS_LOG=0 turns the rest off too
     logging={
         "access": {
-            "enabled": os.environ.get("RECSMITH_SERVING_ACCESS_LOG", "1") != "0",
+            "enabled": SETTINGS.serving_access_log,
             "skip_paths": ["/metrics", "/healthz", "/livez", "/readyz", *INGEST_PATHS],
         }
     },
     # OpenTelemetry spans cost ~15% of a GetRecommendations in a worker and go nowhere until a tracing exporter
     # is configured (BentoML's ``tracing`` config), so the API routes are traced only with
     # RECSMITH_SERVING_TRACING=1; PutEvents never is
-    tracing={"excluded_urls": [*INGEST_PATHS, *([] if _TRACED else SCORING_PATHS)]},
+    tracing={"excluded_urls": [*INGEST_PATHS, *([] if SETTINGS.serving_tracing else SCORING_PATHS)]},
 )
 class CampaignService:
     """One campaign: GetRecommendations and GetPersonalizedRanking; PutEvents, PutUsers and PutItems are the
@@ -143,10 +148,10 @@ class CampaignService:
     def __init__(self) -> None:
         # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
         self.platform = worker_platform()
-        campaign = os.environ["RECSMITH_CAMPAIGN"]
-        # the workers of this server switch versions together (see recsmith.campaigns.holder)
-        coordination = self.platform.settings.resolved_home / "serving" / campaign.rsplit("/", 1)[-1]
-        self.holder = ModelHolder(self.platform, campaign, coordination_dir=coordination)
+        campaign = self.platform.settings.campaign
+        if not campaign:
+            raise InvalidInputError("RECSMITH_CAMPAIGN must name the campaign this server serves")
+        self.holder = ModelHolder(self.platform, campaign)
         self.holder.refresh()
         served = self.holder.current
         # the tables filters read (millions of interactions) are built now, not by the first filtered request
@@ -161,6 +166,7 @@ class CampaignService:
 
     @bentoml.on_startup
     def start_poller(self) -> None:
+        # from now on this worker reports in the catalog and takes part in the campaign's updates
         self.holder.start()
 
     @bentoml.on_shutdown

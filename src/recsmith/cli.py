@@ -268,19 +268,52 @@ def _create_campaign(platform: Platform, args: argparse.Namespace) -> Any:
 
 def _update_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.campaigns.campaigns import update_campaign
+    from recsmith.campaigns.controller import CampaignController
 
     campaign = update_campaign(
         platform, args.campaign, solution_version=args.solution_version, update_mode=args.update_mode
     )
+    # the controller moves the campaign: the one of a running server, or this one pass when none leads now
+    controller = CampaignController(platform)
+    try:
+        controller.run_once([campaign.arn])
+    finally:
+        controller.release()
     return {"campaignArn": campaign.arn}
 
 
+def _run_controller(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.controller import CampaignController
+
+    controller = CampaignController(platform)
+    if args.once:
+        try:
+            return controller.run_once().model_dump()
+        finally:
+            controller.release()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(json.dumps({"controller": controller.owner, "pollSeconds": controller.poll_seconds}), flush=True)
+    controller.start()
+    try:
+        while controller.running:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+    return None
+
+
 def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.campaigns.controller import CampaignController
     from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
 
     campaign = platform.catalog.get(ResourceType.CAMPAIGN, args.campaign)
     # a SIGTERM must stop the server's process group too, not leave it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # this process moves the campaign (and any other, if it leads); its workers only load and swap
+    controller = CampaignController(platform)
+    controller.start()
     process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host, workers=args.workers)
     url = f"http://{args.host}:{args.port}"
     try:
@@ -291,6 +324,7 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
         pass
     finally:
         stop_server(process)
+        controller.stop()
     return None
 
 
@@ -562,6 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version")
     sub.add_argument("--update-mode")
+    sub = command(
+        "run-controller", _run_controller, "Run the campaign controller (moves campaigns) until Ctrl-C."
+    )
+    sub.add_argument("--once", action="store_true", help="one pass, print what it did, and exit")
     sub = command("create-filter", _create_filter, "Create a filter of a dataset group.")
     sub.add_argument("--name", required=True)
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)

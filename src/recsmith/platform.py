@@ -11,13 +11,16 @@ from recsmith.catalog import Catalog, Resource, ResourceType, Status
 from recsmith.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from recsmith.campaigns.caches import CampaignCaches
+    from recsmith.catalog.coordination import Coordination
     from recsmith.events.store import EventStore
     from recsmith.jobs import Executor
 
 
 @dataclass
 class Platform:
-    """Settings, the catalog, the event store and MLflow configuration of one recsmith installation."""
+    """Settings, the catalog, the event store, MLflow configuration and the request-path caches of one recsmith
+    installation."""
 
     settings: Settings
 
@@ -45,6 +48,21 @@ class Platform:
         from recsmith.jobs import make_executor
 
         return make_executor(self)
+
+    @cached_property
+    def coordination(self) -> Coordination:
+        """The controller's lease and the serving workers' rows, in the catalog's database."""
+        from recsmith.catalog.coordination import Coordination
+
+        return Coordination(self.catalog)
+
+    @cached_property
+    def campaign_caches(self) -> CampaignCaches:
+        """What the request path keeps in memory (filters, their tables and decisions, item metadata), one set
+        per platform: an installation's data never answers for another's, and a test's platform starts empty."""
+        from recsmith.campaigns.caches import CampaignCaches
+
+        return CampaignCaches()
 
     def configure_mlflow(self) -> None:
         """Point the MLflow client of this process at the configured tracking store."""

@@ -34,7 +34,49 @@ class Settings(BaseSettings):
     region: str = Field(default="us-east-1", description="Region in every ARN.")
     account_id: str = Field(default="000000000000", description="Account id in every ARN.")
     campaign_poll_seconds: float = Field(
-        default=2.0, description="How often a serving worker checks its campaign's target model version."
+        default=2.0,
+        gt=0.0,
+        description="How often a serving worker checks its campaign's target model version and reports itself, "
+        "and how often the campaign controller polls the registry.",
+    )
+    campaign_worker_ttl_seconds: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="A serving worker whose last report is older than this is dead: the campaign controller stops "
+        "waiting for it (a killed worker delays an update by at most this long).",
+    )
+    campaign_activation_delay_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="How far ahead the controller schedules the switch to a committed version (at least two worker "
+        "polls more), so that every worker has read the commit before the first one serves the new version.",
+    )
+    campaign_update_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0.0,
+        description="An update whose workers have neither loaded nor failed the new version by then is CREATE FAILED.",
+    )
+    campaign_update_retry_seconds: float = Field(
+        default=300.0,
+        ge=0.0,
+        description="How long an AUTO campaign waits before trying again a production version that failed to load.",
+    )
+    controller_lease_seconds: float = Field(
+        default=15.0,
+        gt=0.0,
+        description="How long the campaign controller's lease lasts unrenewed: if its leader dies, another process "
+        "takes over after at most this long.",
+    )
+    campaign: str | None = Field(
+        default=None, description="The campaign (ARN or name) a BentoML campaign server (serving.service) serves."
+    )
+    serving_workers: int = Field(default=1, ge=1, description="Worker processes of a BentoML campaign server.")
+    serving_access_log: bool = Field(
+        default=True, description="Per-request access log of a campaign server (off saves a log line per request)."
+    )
+    serving_tracing: bool = Field(
+        default=False,
+        description="Trace GetRecommendations and GetPersonalizedRanking with OpenTelemetry in a campaign server.",
     )
     filter_data_check_seconds: float = Field(
         default=1.0,

@@ -17,6 +17,8 @@ import pytest
 from recsmith.campaigns.batch import create_batch_inference_job
 from recsmith.campaigns.campaigns import create_campaign
 from recsmith.campaigns.filters import (
+    ALLOW_ALL,
+    FilterDecision,
     FilterEvaluator,
     apply_filter,
     create_filter,
@@ -28,7 +30,7 @@ from recsmith.campaigns.holder import ModelHolder
 from recsmith.campaigns.recommend import get_personalized_ranking, get_recommendations
 from recsmith.catalog import ResourceType, Status
 from recsmith.data.imports import read_current
-from recsmith.errors import FilterExpressionError, InvalidInputError
+from recsmith.errors import FilterExpressionError, InvalidInputError, ResourceNotFoundError
 from recsmith.events.tracker import create_event_tracker, put_events
 from recsmith.platform import Platform
 from recsmith.settings import Settings
@@ -320,10 +322,9 @@ def test_concurrent_requests_share_one_table_build(tiny: Platform) -> None:
 def test_warm_filters_builds_the_tables_the_groups_filters_read(tiny: Platform) -> None:
     create_filter(tiny, "warm-bought", "tiny", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
     create_filter(tiny, "warm-age", "tiny", 'INCLUDE ItemID WHERE Items.PRICE < 10 IF CurrentUser.AGE_BAND = "18-24"')
-    evaluator = FilterEvaluator()
     group = _group(tiny)
-    assert set(warm_filters(tiny, group, evaluator)) >= {"ITEMS", "USERS", "INTERACTIONS"}
-    warmed = evaluator.interactions(tiny, group)
+    assert set(warm_filters(tiny, group)) >= {"ITEMS", "USERS", "INTERACTIONS"}
+    warmed = tiny.campaign_caches.filters.interactions(tiny, group)
     assert warmed is not None and warmed.history("u1") == [("i1", "click"), ("i2", "purchase")]
 
 
@@ -522,3 +523,30 @@ def test_put_items_patch_a_built_table_as_a_rebuild_would() -> None:
     assert patched.all_ids == rebuilt.all_ids and patched.item_values("i9", "GENRES") == ["comedy", "scifi"]
     assert sorted(patched.ids[patched.numeric("PRICE") < 3].tolist()) == ["i2", "i9"]
     assert old.values_index("GENRES") == before  # a request still reading the old table sees it unchanged
+
+
+def test_one_decision_type_answers_every_caller() -> None:
+    """Serving, promotions and batch jobs all read a FilterDecision: the blocked set among a model's catalogue
+    (remembered per catalogue) or among a request's candidates, and the decision with more items excluded."""
+    import numpy as np
+
+    catalogue = np.array(["i1", "i2", "i3", "i4"])
+    decision = FilterDecision(include=frozenset({"i1", "i2", "i9"}), exclude=frozenset({"i2"}))
+    assert decision.blocked(catalogue) == {"i2", "i3", "i4"}
+    assert decision.blocked(catalogue) is decision.blocked(catalogue)  # the cached set, not a new one
+    assert decision.blocked(["i1", "i2", "i3", "i9"]) == {"i2", "i3"}
+    narrower = decision.without({"i1"})
+    assert narrower.blocked(catalogue) == {"i1", "i2", "i3", "i4"} and not narrower.allows("i1")
+    assert decision.allows("i1")  # the original is unchanged
+    assert ALLOW_ALL.blocked(catalogue) == set() and ALLOW_ALL.allows("anything")
+
+
+def test_caches_belong_to_their_platform(tiny: Platform, tmp_path: Path) -> None:
+    """Two installations in one process share no filter record, parse or table: each platform owns its caches."""
+    other = Platform(Settings(home=tmp_path / "elsewhere"))
+    assert other.campaign_caches is not tiny.campaign_caches
+    create_filter(tiny, "mine", "tiny", 'EXCLUDE ItemID WHERE Items.GENRES IN ("comedy")')
+    apply_filter(tiny, "mine", None, _group(tiny), user_id="u1")
+    with pytest.raises(ResourceNotFoundError, match="no filter with ARN or name 'mine'"):
+        apply_filter(other, "mine", None, _group(tiny), user_id="u1")
+    other.catalog.dispose()

@@ -1,13 +1,17 @@
 """What the serving tests share: a trained sims campaign on the generated sample, and a real campaign server.
 
 The session-wide ``served`` fixture and the rollout tests (two workers, their own registry) build the same
-campaign the same way; only the server's workers and what they register before it starts differ.
+campaign the same way; only the server's workers and what they register before it starts differ. The server is
+what a user runs: ``recsmith serve-campaign``, which supervises ``bentoml serve`` and runs the campaign
+controller that moves the campaign.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +21,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from recsmith.campaigns.campaigns import create_campaign
-from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready
+from recsmith.campaigns.server import ENV_PREFIX, settings_env, stop_server, wait_ready
 from recsmith.data.sample import generate_sample
 from recsmith.events.tracker import create_event_tracker
 from recsmith.platform import Platform
@@ -69,23 +73,31 @@ def running_campaign(
     log: Path,
     *,
     workers: int = 1,
-    timeout: float = 90,
+    timeout: float = 180,
     update_mode: str = "AUTO",
 ) -> Iterator[tuple[str, str]]:
     """A campaign ``name`` (AUTO unless ``update_mode`` says MANUAL) of the trained version, served by a real
-    ``bentoml serve``: (campaign ARN, URL).
+    ``recsmith serve-campaign`` (``bentoml serve`` and the campaign controller): (campaign ARN, URL).
 
-    The server runs in its own process group and is stopped by group, whatever the test does; the platform's
-    stores are closed afterwards.
+    The server runs in its own process group and is stopped by group, whatever the test does (the CLI stops
+    bentoml's process group and its controller on SIGTERM; leftovers are killed); the platform's stores are
+    closed afterwards.
     """
     platform = setup.platform
     campaign = create_campaign(
         platform, name, solution_version=setup.trained["solutionVersionArn"], update_mode=update_mode
     )
     port = free_port()
-    process: subprocess.Popen[bytes] = serve_campaign(
-        platform.settings, campaign.arn, port, workers=workers, log_file=log
-    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(settings_env(platform.settings))
+    command = [
+        sys.executable, "-m", "recsmith.cli", "--verbose", "serve-campaign",
+        "--campaign", campaign.arn, "--port", str(port), "--workers", str(workers),
+    ]  # fmt: skip
+    with open(log, "ab") as output:
+        process: subprocess.Popen[bytes] = subprocess.Popen(
+            command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         try:

@@ -47,7 +47,7 @@ def test_manual_campaign_stays_pinned_until_update_campaign(tmp_path: Path) -> N
 
             update_campaign(setup.platform, arn, solution_version=newer["solutionVersionArn"])
             seen = [_served_version(client, arn)]
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 30
             while seen[-1] != newer["modelVersion"] and time.monotonic() < deadline:
                 time.sleep(0.05)
                 seen.append(_served_version(client, arn))

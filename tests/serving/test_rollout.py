@@ -1,9 +1,11 @@
-"""Zero-downtime rollouts against a real ``bentoml serve`` with two workers, under steady traffic.
+"""Zero-downtime rollouts against a real ``recsmith serve-campaign`` with two workers, under steady traffic.
 
-Five promotions in a row must drop no request, every answer must name the model version that produced it,
-and versions must only move forward, even though the two workers load each version independently. A
-version that cannot load leaves the old one serving and the update marked failed. A PutEvents reaches the
-user's next answer within a second.
+Five promotions in the registry in a row must drop no request, every answer must name the model version that
+produced it, and versions must only move forward (no answer from the old version after the new one was first
+served), even though the two workers load each version independently: the campaign controller in the
+serve-campaign process commits a version once both workers have it ready, and they switch together. Each
+move is recorded once. A version that cannot load leaves the old one serving and the update marked failed. A
+PutEvents reaches the user's next answer within a second.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from tests.serving.servers import aws_client, running_campaign, trained_group
 pytestmark = pytest.mark.integration
 
 PROMOTIONS = 5
+MAX_REQUESTS = 20_000  # the load loop is bounded in count and in time
+MAX_SECONDS = 300.0
 
 
 @dataclass
@@ -54,8 +58,9 @@ class Traffic:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
+        deadline = time.monotonic() + MAX_SECONDS
         with httpx.Client(base_url=self.url, timeout=10) as client:
-            while not self.stop.is_set():
+            while not self.stop.is_set() and len(self.answers) < MAX_REQUESTS and time.monotonic() < deadline:
                 try:
                     response = client.post(
                         "/recommendations", json={"campaignArn": self.campaign_arn, "userId": "u0009"}
@@ -94,7 +99,7 @@ def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     model_name, first = setup.trained["modelName"], str(setup.trained["modelVersion"])
     new_versions, broken = _register_copies(setup.platform, model_name, first, PROMOTIONS)
     log = root / "server.log"
-    with running_campaign(setup, "roll-live", log, workers=2, timeout=120) as (campaign_arn, url):
+    with running_campaign(setup, "roll-live", log, workers=2, timeout=240) as (campaign_arn, url):
         yield Rollout(
             platform=setup.platform,
             url=url,
@@ -125,7 +130,7 @@ def test_five_promotions_under_traffic_drop_nothing(rollout: Rollout) -> None:
         time.sleep(0.3)
         for version in rollout.new_versions:
             promote(client, rollout.model_name, version)
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while traffic.last_version() != version and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert traffic.last_version() == version, (
@@ -142,10 +147,17 @@ def test_five_promotions_under_traffic_drop_nothing(rollout: Rollout) -> None:
     assert served[0] == int(rollout.first_version)
     assert set(served) >= {int(v) for v in rollout.new_versions}
     assert len(traffic.answers) > 50
-    update = rollout.platform.catalog.get(ResourceType.CAMPAIGN, rollout.campaign_arn).attributes[
-        "latestCampaignUpdate"
-    ]
+    deadline = time.monotonic() + 30  # the update turns ACTIVE once both workers report the new version
+    campaign = rollout.platform.catalog.get(ResourceType.CAMPAIGN, rollout.campaign_arn)
+    while campaign.attributes["latestCampaignUpdate"]["status"] != "ACTIVE" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        campaign = rollout.platform.catalog.get(ResourceType.CAMPAIGN, rollout.campaign_arn)
+    update = campaign.attributes["latestCampaignUpdate"]
     assert update["status"] == "ACTIVE" and update["modelVersion"] == rollout.new_versions[-1]
+    assert campaign.attributes["modelVersion"] == rollout.new_versions[-1]
+    moves = rollout.platform.catalog.campaign_moves(rollout.campaign_arn)
+    assert [m.actor for m in moves] == ["create-campaign"] + ["controller"] * PROMOTIONS  # each move once
+    assert [m.reason.rsplit("-> ", 1)[-1].rstrip(")") for m in moves[1:]] == rollout.new_versions
 
 
 def test_broken_version_keeps_the_old_one_serving(rollout: Rollout) -> None:
@@ -155,7 +167,7 @@ def test_broken_version_keeps_the_old_one_serving(rollout: Rollout) -> None:
     thread.start()
     try:
         promote(MlflowClient(), rollout.model_name, rollout.broken_version)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         update: dict[str, Any] = {}
         while time.monotonic() < deadline:
             campaign = rollout.platform.catalog.get(ResourceType.CAMPAIGN, rollout.campaign_arn)
@@ -173,6 +185,8 @@ def test_broken_version_keeps_the_old_one_serving(rollout: Rollout) -> None:
     assert f"models:/{rollout.model_name}/{rollout.broken_version}" in update["failureReason"]
     assert traffic.answers and {status for status, _ in traffic.answers} == {200}
     assert {version for _, version in traffic.answers} == {serving}
+    moves = rollout.platform.catalog.campaign_moves(rollout.campaign_arn)
+    assert len(moves) == 1 + PROMOTIONS  # the broken version was never committed, so never recorded
 
 
 def test_put_events_changes_the_next_answer_within_a_second(rollout: Rollout) -> None:

@@ -21,7 +21,7 @@ from recsmith.catalog import ResourceType, Status
 from recsmith.data.sample import SampleFiles
 from recsmith.platform import Platform
 from recsmith.settings import Settings
-from recsmith.training.registry import PRODUCTION, production_version, promote
+from recsmith.training.registry import PRODUCTION, production_decision, production_version, promote, sync_production
 from recsmith.training.solutions import SolutionConfig, create_solution
 from recsmith.training.versions import create_solution_version
 from recsmith.workflow import ImportConfig, import_dataset
@@ -108,11 +108,20 @@ def test_promotion_keeps_alias_and_legacy_stage_in_step(platform: Platform, samp
     assert str(client.get_registered_model("shop.shop-pop").aliases[PRODUCTION]) == v1
     assert client.get_model_version("shop.shop-pop", v1).current_stage == "Production"
     time.sleep(0.01)
-    # someone promotes v2 the legacy way (a stage transition in the old UI): the alias follows
+    # someone promotes v2 the legacy way (a stage transition in the old UI): it is the newer decision, so a
+    # read says v2, but reads never write: the alias stays until the controller brings it in step
     with pytest.warns(FutureWarning, match="deprecated"):
         client.transition_model_version_stage("shop.shop-pop", v2, "Production", archive_existing_versions=True)
+    before = client.get_registered_model("shop.shop-pop")
     assert production_version(client, "shop.shop-pop") == v2
-    assert str(client.get_registered_model("shop.shop-pop").aliases[PRODUCTION]) == v2
+    after = client.get_registered_model("shop.shop-pop")
+    assert str(after.aliases[PRODUCTION]) == v1 and after.tags == before.tags
+    decision = production_decision(after)
+    assert (decision.version, decision.in_step) == (v2, False)
+    assert sync_production(client, decision) is True
+    synced = client.get_registered_model("shop.shop-pop")
+    assert str(synced.aliases[PRODUCTION]) == v2 and production_decision(synced).in_step
+    assert sync_production(client, production_decision(synced)) is False  # in step: nothing written
 
 
 def _free_port() -> int:

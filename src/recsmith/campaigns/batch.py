@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from models.base import Recipe, UnsupportedOperation
 from recsmith.arns import validate_name
-from recsmith.campaigns.filters import apply_filter, parse_filter_expression
+from recsmith.campaigns.filters import FilterDecision, apply_filter, parse_filter_expression
 from recsmith.campaigns.holder import load_recipe
 from recsmith.campaigns.recommend import MAX_INPUT_LIST, MAX_RESULTS
 from recsmith.catalog import Resource, ResourceType, Status
@@ -241,12 +241,12 @@ class _LineFilter:
         self.values = values
         self.group_arn = group_arn
 
-    def blocked(self, recipe: Recipe, request: dict[str, Any], candidates: Iterable[str] | None = None) -> set[str]:
-        """The items the filter removes for this line, among ``candidates`` (default: the model's items)."""
+    def decide(self, request: dict[str, Any]) -> FilterDecision:
+        """What the filter allows for this line."""
         values = request.get("filterValues")
         if values is not None and not isinstance(values, dict):
             raise InvalidInputError("filterValues must be a JSON object of parameter name to value")
-        decision = apply_filter(
+        return apply_filter(
             self.platform,
             self.filter_arn,
             values if values is not None else self.values,
@@ -254,9 +254,6 @@ class _LineFilter:
             user_id=str(request["userId"]) if request.get("userId") else None,
             current_item=str(request["itemId"]) if request.get("itemId") else None,
         )
-        if candidates is None:
-            return set(decision.blocked_among(recipe.item_ids_))  # a copy per line
-        return decision.blocked(candidates)
 
 
 def _run(
@@ -336,8 +333,11 @@ def _answer(recipe: Recipe, chunk: list[_Line], n: int, line_filter: _LineFilter
             if error is not None:
                 continue
             try:
-                candidates = [str(i) for i in request["itemList"]] if request.get("itemList") is not None else None
-                blocked[k] = line_filter.blocked(recipe, request, candidates)
+                decision = line_filter.decide(request)
+                if request.get("itemList") is not None:
+                    blocked[k] = decision.blocked(str(i) for i in request["itemList"])
+                else:
+                    blocked[k] = set(decision.blocked(recipe.item_ids_))  # a copy per line
             except RecsmithError as exc:
                 out[k]["error"] = f"line {number}: {exc}"
     valid = [k for k, (_, _, error) in enumerate(chunk) if error is None and out[k]["error"] is None]

@@ -89,7 +89,9 @@ def _text(value: Any) -> str:
 
 
 class ItemMetadataCache:
-    """Each dataset group's current ITEMS version, indexed by item id; keyed by the version's path."""
+    """Each dataset group's current ITEMS version, indexed by item id; keyed by the version's path.
+
+    One per platform (``platform.campaign_caches.item_metadata``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -106,7 +108,7 @@ class ItemMetadataCache:
                 "metadataColumns needs item metadata, but this campaign's dataset group has no ITEMS data imported"
             )
         path = str(version["path"])
-        key = f"{platform.settings.resolved_home}|{dataset.arn}"
+        key = dataset.arn
         with self._lock:
             cached = self._tables.get(key)
         if cached is not None and cached[0] == path:
@@ -127,6 +129,3 @@ class ItemMetadataCache:
             row = fields.rows.get(item, {})
             out.append({name: row[column] for name, column in pairs if column in row})
         return out
-
-
-CACHE = ItemMetadataCache()

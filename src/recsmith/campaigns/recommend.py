@@ -19,15 +19,12 @@ id: the session's events are its history, and they join the user once a userId a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from models.base import REASON_PROMOTED, Recipe, RecipeType, Recommendation, UnsupportedOperation
+from models.base import REASON_PROMOTED, RecipeType, Recommendation, UnsupportedOperation
 from recsmith.campaigns import item_metadata
-from recsmith.campaigns.filters import apply_filter
+from recsmith.campaigns.filters import ALLOW_ALL, FilterDecision, apply_filter
 from recsmith.campaigns.holder import ModelHolder, ServedModel
 from recsmith.campaigns.promotions import Promotion, interleave, parse_promotions
 from recsmith.catalog import ResourceType
@@ -58,28 +55,6 @@ def _recent_items(platform: Platform, group_arn: str | None, user_id: str) -> li
     return platform.events.recent_items(group_arn, user_id) if group_arn else []
 
 
-@dataclass(frozen=True)
-class _Allowed:
-    """What filters leave for one answer: only ``include`` (None: every item), minus ``exclude``.
-
-    Kept in this form rather than as the set of blocked items, because an INCLUDE filter usually allows few
-    items and its complement grows with the catalogue; recipes take ``include`` as their candidate list.
-    """
-
-    include: Collection[str] | None = None
-    exclude: frozenset[str] = frozenset()
-
-    def without(self, items: Collection[str]) -> _Allowed:
-        return _Allowed(self.include, self.exclude | frozenset(items))
-
-    def blocked(self, recipe: Recipe) -> set[str] | None:
-        """The same as a set of blocked ids, for recipe calls that take no candidate list."""
-        if self.include is None:
-            return set(self.exclude) or None
-        ids = recipe.item_ids_
-        return set(self.exclude) | set(ids[~np.isin(ids, list(self.include))].tolist())
-
-
 def _entries(answer: Recommendation, promotion: str | None = None) -> list[dict[str, Any]]:
     """Response items (Personalize's PredictedItem) of ``answer``; ``promotion`` marks them as promoted."""
     entries = []
@@ -103,7 +78,9 @@ def _response(
     if columns:
         if group_arn is None:
             raise InvalidInputError("metadataColumns needs the campaign's dataset group")
-        values = item_metadata.CACHE.lookup(platform, group_arn, [e["itemId"] for e in entries], columns)
+        values = platform.campaign_caches.item_metadata.lookup(
+            platform, group_arn, [e["itemId"] for e in entries], columns
+        )
         for entry, metadata in zip(entries, values, strict=True):
             entry["metadata"] = metadata
     return {
@@ -161,18 +138,19 @@ def get_recommendations(
         )
     user, current = (str(user_id) if user_id else None), (str(item_id) if item_id else None)
 
-    def decide(arn: str | None, values: Mapping[str, str] | None) -> _Allowed:
+    def decide(arn: str | None, values: Mapping[str, str] | None) -> FilterDecision:
         if not arn:
-            return _Allowed()
-        decision = apply_filter(platform, arn, values, group_arn, user_id=user, current_item=current)
-        return _Allowed(decision.include, frozenset(decision.exclude))
+            return ALLOW_ALL
+        return apply_filter(platform, arn, values, group_arn, user_id=user, current_item=current)
 
     allowed = decide(filter_arn, filter_values)
     if item_id:
 
-        def answer(allowed: _Allowed, n: int) -> Recommendation:
+        def answer(allowed: FilterDecision, n: int) -> Recommendation:
             try:
-                return recipe.similar_items([str(item_id)], n, filter_items=allowed.blocked(recipe))[0]
+                return recipe.similar_items([str(item_id)], n, filter_items=allowed.blocked(recipe.item_ids_) or None)[
+                    0
+                ]
             except UnsupportedOperation as exc:
                 raise UnsupportedCapabilityError(
                     f"campaign {campaign!r} serves a {recipe.recipe_type} recipe ({recipe.recipe_id}); "
@@ -183,7 +161,7 @@ def get_recommendations(
         person = str(user_id)
         recent = _recent_items(platform, group_arn, person)
 
-        def answer(allowed: _Allowed, n: int) -> Recommendation:
+        def answer(allowed: FilterDecision, n: int) -> Recommendation:
             if person not in recipe.user_index_ and not recent:
                 return recipe.popular_items(n, filter_items=allowed.exclude, items=allowed.include)
             return recipe.recommend(
@@ -204,9 +182,9 @@ def get_recommendations(
 
 def _promoted_entries(
     promotion: Promotion,
-    answer: Callable[[_Allowed, int], Recommendation],
-    decide: Callable[[str | None, Mapping[str, str] | None], _Allowed],
-    allowed: _Allowed,
+    answer: Callable[[FilterDecision, int], Recommendation],
+    decide: Callable[[str | None, Mapping[str, str] | None], FilterDecision],
+    allowed: FilterDecision,
     num_results: int,
 ) -> list[dict[str, Any]]:
     """The promotion's share from its own filter, the rest from the request's, spread through the list."""

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Float, Integer, String, Text, select, update
+from sqlalchemy import JSON, Engine, Float, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -159,6 +159,12 @@ class Catalog:
     def _session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
+
+    @property
+    def engine(self) -> Engine:
+        """The catalog database's engine, for modules that keep tables of their own beside the resources
+        (:mod:`recsmith.catalog.coordination`)."""
+        return self._engine
 
     def dispose(self) -> None:
         """Close pooled connections (tests, and processes that fork)."""

@@ -2,8 +2,10 @@
 
 The ``production`` and ``staging`` aliases are the source of truth. MLflow 3 deprecates stages but still
 honours them, so a promotion made by either means is kept in step: :func:`promote` sets the alias and moves
-the legacy stage, and :func:`production_version` honours a version someone moved to the Production stage
-(for example in the old UI) by pointing the alias at it.
+the legacy stage. Reads never write: :func:`production_version` and :func:`production_decision` only say which
+version is in production (a stage transition made since the last :func:`promote`, for example in the old UI,
+is the newer decision and wins). Bringing the alias in step with such a transition is a write, and only the
+campaign controller does it (:func:`sync_production`), once, wherever the read happened.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -59,28 +63,72 @@ def promote(client: MlflowClient, name: str, version: str, alias: str = PRODUCTI
     logger.info("promoted %s version %s to %s", name, version, alias)
 
 
-def production_version(client: MlflowClient, name: str) -> str | None:
-    """The version in production, after bringing the alias and the legacy stage in step.
+@dataclass(frozen=True)
+class ProductionDecision:
+    """Which version a registered model has in production, by each means, and which one wins.
 
-    :func:`promote` moves both and notes the version in a tag. If only one of them moved since (an alias set
-    in the new UI, or a stage transition in the old one), that one is the newer decision and wins.
+    ``alias`` is the ``production`` alias, ``stage`` the newest version in the legacy Production stage,
+    ``synced`` the version :func:`promote` last moved by both means. If only one means moved since, it is the
+    newer decision and wins; ``in_step`` says whether all three already agree (nothing to bring in step).
     """
+
+    name: str
+    alias: str | None
+    stage: str | None
+    synced: str | None
+
+    @property
+    def version(self) -> str | None:
+        """The version in production (None: nothing is)."""
+        if self.alias is not None and self.alias != self.synced:
+            return self.alias
+        if self.stage is not None and self.stage != self.synced:
+            return self.stage
+        return self.alias or self.stage
+
+    @property
+    def in_step(self) -> bool:
+        winner = self.version
+        return winner is None or (winner, winner, winner) == (self.alias, self.stage, self.synced)
+
+
+def production_decision(model: RegisteredModel) -> ProductionDecision:
+    """What ``model`` (one ``get_registered_model`` answer: aliases, tags, latest version per stage) has in
+    production; a pure function of that one answer."""
+    aliased = model.aliases.get(PRODUCTION)
+    staged = [v for v in (model.latest_versions or []) if v.current_stage == "Production"]
+    newest = max(staged, key=lambda v: int(v.version)) if staged else None
+    return ProductionDecision(
+        name=model.name,
+        alias=None if aliased is None else str(aliased),
+        stage=None if newest is None else str(newest.version),
+        synced=model.tags.get(_SYNCED_TAG),
+    )
+
+
+def production_version(client: MlflowClient, name: str) -> str | None:
+    """The version in production (None when nothing is, or the model does not exist). Writes nothing."""
     try:
         model = client.get_registered_model(name)
     except MlflowException:
         return None
-    aliased = model.aliases.get(PRODUCTION)
-    aliased = None if aliased is None else str(aliased)
-    with _stages_allowed():
-        staged_versions = client.get_latest_versions(name, stages=["Production"])
-    staged = str(staged_versions[0].version) if staged_versions else None
-    synced = model.tags.get(_SYNCED_TAG)
-    if aliased is not None and aliased != synced:
-        winner: str | None = aliased
-    elif staged is not None and staged != synced:
-        winner = staged
-    else:
-        winner = aliased or staged
-    if winner is not None and (winner, winner, winner) != (aliased, staged, synced):
-        promote(client, name, winner)
-    return winner
+    return production_decision(model).version
+
+
+def sync_production(client: MlflowClient, decision: ProductionDecision) -> bool:
+    """Bring the alias, the legacy stage and the sync tag in step with ``decision``'s winner; True when it wrote.
+
+    The campaign controller's job (one process, under its lease), never a reader's.
+    """
+    winner = decision.version
+    if winner is None or decision.in_step:
+        return False
+    promote(client, decision.name, winner)
+    logger.info(
+        "%s: production brought in step at version %s (alias %s, stage %s)",
+        decision.name,
+        winner,
+        decision.alias,
+        decision.stage,
+    )
+    return True

@@ -64,16 +64,51 @@ class FilterEvaluator:
     missing or out of date waits for that one build instead of each request building its own copy, which under
     load multiplied a 2-second build by the number of waiting requests. :func:`warm_filters` builds the tables
     a group's filters read before a server takes traffic.
+
+    One evaluator belongs to one :class:`~recsmith.platform.Platform` (``platform.campaign_caches.filters``),
+    so its caches are keyed by dataset group alone. It also remembers each filter's catalog record for
+    ``FILTER_CACHE_SECONDS`` (filters never change; a deleted one stops within that) and each expression's
+    parse.
     """
 
     MAX_DECISIONS = 512
+    MAX_PARSED = 1024
+    FILTER_CACHE_SECONDS = 2.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tables: dict[str, tuple[tuple[str, int], Any]] = {}  # home|group|kind -> (version, table)
-        self._versions: dict[str, tuple[str, float]] = {}  # home|group|kind -> (data version path, expiry)
+        self._tables: dict[str, tuple[tuple[str, int], Any]] = {}  # group|kind -> (version, table)
+        self._versions: dict[str, tuple[str, float]] = {}  # group|kind -> (data version path, expiry)
         self._decisions: OrderedDict[tuple[Any, ...], FilterDecision] = OrderedDict()
         self._build_locks: dict[str, threading.Lock] = {}
+        self._filters: dict[str, tuple[Resource, float]] = {}  # filter ARN or name -> (record, expiry)
+        self._parsed: OrderedDict[str, FilterExpression] = OrderedDict()
+
+    def filter_resource(self, platform: Platform, filter_arn: str) -> Resource:
+        """The filter's catalog record, remembered for ``FILTER_CACHE_SECONDS``."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._filters.get(filter_arn)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        resource = platform.catalog.get(ResourceType.FILTER, filter_arn)
+        with self._lock:
+            self._filters[filter_arn] = (resource, now + self.FILTER_CACHE_SECONDS)
+        return resource
+
+    def parsed(self, source: str) -> FilterExpression:
+        """The AST of a filter expression, parsed once per evaluator (the most recent ``MAX_PARSED`` kept)."""
+        with self._lock:
+            hit = self._parsed.get(source)
+            if hit is not None:
+                self._parsed.move_to_end(source)
+                return hit
+        parsed = parse_filter_expression(source)
+        with self._lock:
+            self._parsed[source] = parsed
+            while len(self._parsed) > self.MAX_PARSED:
+                self._parsed.popitem(last=False)
+        return parsed
 
     def _data_version(self, platform: Platform, group_arn: str, kind: str, key: str) -> str:
         now = time.monotonic()
@@ -91,7 +126,7 @@ class FilterEvaluator:
         return path
 
     def _table(self, platform: Platform, group_arn: str, kind: str, build: Callable[[pd.DataFrame], Any]) -> Any:
-        key = f"{platform.settings.resolved_home}|{group_arn}|{kind}"
+        key = f"{group_arn}|{kind}"
         path = self._data_version(platform, group_arn, kind, key)
         puts = platform.events.put_version(kind, group_arn) if kind != "INTERACTIONS" else 0
         version = (path, puts)
@@ -171,9 +206,9 @@ class FilterEvaluator:
         if parsed.items_only:
             self.items(platform, group_arn)
             with self._lock:
-                version = self._tables[f"{platform.settings.resolved_home}|{group_arn}|ITEMS"][0]
+                version = self._tables[f"{group_arn}|ITEMS"][0]
             used = tuple((name, values.get(name)) for name in parsed.params)
-            cache_key = (platform.settings.resolved_home, group_arn, parsed.source, version, used)
+            cache_key = (group_arn, parsed.source, version, used)
             with self._lock:
                 hit = self._decisions.get(cache_key)
                 if hit is not None:
@@ -212,32 +247,47 @@ class FilterEvaluator:
 
 @dataclass(frozen=True)
 class FilterDecision:
-    """What a filter allows for one request: ``include`` (None: everything) minus ``exclude``."""
+    """What filters allow for one answer: only ``include`` (None: every item), minus ``exclude``.
 
-    include: frozenset[str] | None
-    exclude: frozenset[str]
+    The one type for a filter's verdict, at serving and in batch jobs. Kept in this form rather than as the set
+    of blocked items, because an INCLUDE filter usually allows few items and its complement grows with the
+    catalogue: recipes take ``include`` as their candidate list and ``exclude`` as their filter, and
+    :meth:`blocked` gives the blocked set for calls that take no candidate list.
+    """
+
+    include: frozenset[str] | None = None
+    exclude: frozenset[str] = frozenset()
     _blocked: dict[int, tuple[np.ndarray, set[str]]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
 
-    def blocked_among(self, item_ids: np.ndarray) -> set[str]:
-        """The ids of a model's catalogue (``item_ids``) the filter removes, remembered per catalogue, so a
-        cached decision costs nothing the second time. The set is shared between requests: read it only."""
-        cached = self._blocked.get(id(item_ids))
-        if cached is not None and cached[0] is item_ids:
-            return cached[1]
-        blocked = set(self.exclude)
-        if self.include is not None:
-            blocked.update(item_ids[~np.isin(item_ids, list(self.include))].tolist())
-        self._blocked[id(item_ids)] = (item_ids, blocked)
-        return blocked
-
     def allows(self, item_id: str) -> bool:
         return item_id not in self.exclude and (self.include is None or item_id in self.include)
 
-    def blocked(self, item_ids: Iterable[str]) -> set[str]:
-        """The ids among ``item_ids`` the filter removes."""
-        return {i for i in item_ids if not self.allows(i)}
+    def without(self, items: Collection[str]) -> FilterDecision:
+        """This decision with ``items`` excluded too (a promotion's items, kept out of the rest of the list)."""
+        return FilterDecision(self.include, self.exclude | frozenset(items))
+
+    def blocked(self, items: np.ndarray | Iterable[str]) -> set[str]:
+        """The ids among ``items`` the filter removes.
+
+        Given a model's catalogue (its ``item_ids_`` array) the answer is remembered per catalogue, so a cached
+        decision costs nothing the second time; that set is shared between requests: read it only.
+        """
+        if not isinstance(items, np.ndarray):
+            return {i for i in items if not self.allows(i)}
+        cached = self._blocked.get(id(items))
+        if cached is not None and cached[0] is items:
+            return cached[1]
+        blocked = set(self.exclude)
+        if self.include is not None:
+            blocked.update(items[~np.isin(items, list(self.include))].tolist())
+        self._blocked[id(items)] = (items, blocked)
+        return blocked
+
+
+ALLOW_ALL = FilterDecision()
+"""The decision when no filter applies."""
 
 
 @dataclass
@@ -349,26 +399,6 @@ def _number(condition: Condition, wanted: Collection[str]) -> float | None:
         ) from None
 
 
-EVALUATOR = FilterEvaluator()
-FILTER_CACHE_SECONDS = 2.0
-_FILTERS: dict[tuple[str, str], tuple[Resource, float]] = {}
-_FILTERS_LOCK = threading.Lock()
-
-
-def _filter_resource(platform: Platform, filter_arn: str) -> Resource:
-    """The filter's catalog record, remembered for 2 s (filters never change; a deleted one stops within 2 s)."""
-    key = (platform.settings.resolved_catalog_url(), filter_arn)
-    now = time.monotonic()
-    with _FILTERS_LOCK:
-        cached = _FILTERS.get(key)
-    if cached is not None and cached[1] > now:
-        return cached[0]
-    resource = platform.catalog.get(ResourceType.FILTER, filter_arn)
-    with _FILTERS_LOCK:
-        _FILTERS[key] = (resource, now + FILTER_CACHE_SECONDS)
-    return resource
-
-
 def apply_filter(
     platform: Platform,
     filter_arn: str,
@@ -377,17 +407,20 @@ def apply_filter(
     *,
     user_id: str | None = None,
     current_item: str | None = None,
-    evaluator: FilterEvaluator | None = None,
 ) -> FilterDecision:
-    """What ``filter_arn`` allows for one request; a filter of another dataset group is InvalidInput."""
-    resource = _filter_resource(platform, filter_arn)
+    """What ``filter_arn`` allows for one request; a filter of another dataset group is InvalidInput.
+
+    Uses the platform's evaluator (``platform.campaign_caches.filters``) and its caches.
+    """
+    evaluator = platform.campaign_caches.filters
+    resource = evaluator.filter_resource(platform, filter_arn)
     if dataset_group_arn is None or resource.dataset_group_arn != dataset_group_arn:
         raise InvalidInputError(
             f"filter {resource.arn} belongs to dataset group {resource.dataset_group_arn}, "
             f"not to this campaign's ({dataset_group_arn})"
         )
-    parsed = parse_filter_expression(resource.attributes["filterExpression"])
-    return (evaluator or EVALUATOR).evaluate(
+    parsed = evaluator.parsed(resource.attributes["filterExpression"])
+    return evaluator.evaluate(
         platform,
         parsed,
         dataset_group_arn,
@@ -397,19 +430,19 @@ def apply_filter(
     )
 
 
-def warm_filters(platform: Platform, dataset_group_arn: str, evaluator: FilterEvaluator | None = None) -> list[str]:
+def warm_filters(platform: Platform, dataset_group_arn: str) -> list[str]:
     """Build the tables the group's filters read (ITEMS, USERS, INTERACTIONS), before a server takes traffic.
 
     Without it the first filtered request of each worker pays for reading and indexing the group's data
     (seconds for millions of interactions) while requests queue behind it. Returns the kinds built; a filter
     created later is built at its first request, once per worker.
     """
+    chosen = platform.campaign_caches.filters
     used: set[str] = set()
     for resource in platform.catalog.list(ResourceType.FILTER, dataset_group_arn=dataset_group_arn):
-        parsed = parse_filter_expression(resource.attributes["filterExpression"])
+        parsed = chosen.parsed(resource.attributes["filterExpression"])
         for dataset, _ in parsed.fields:
             used.add({"Items": "ITEMS", "CurrentUser": "USERS", "Interactions": "INTERACTIONS"}.get(dataset, ""))
-    chosen = evaluator or EVALUATOR
     builders: dict[str, Callable[[Platform, str], object]] = {
         "ITEMS": chosen.items,
         "USERS": chosen.users,

@@ -1,4 +1,4 @@
-"""Personalize's filter expressions: tokens, the AST, the parser (parsed once, cached) and ``filterValues``.
+"""Personalize's filter expressions: tokens, the AST, the parser and ``filterValues``.
 
 Grammar (keywords are case-insensitive; expressions are chained with ``|``)::
 
@@ -21,7 +21,6 @@ datasets mixed in one expression, Interactions fields other than EVENT_TYPE, mor
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 
 from models.columns import EVENT_TYPE
@@ -337,19 +336,13 @@ class _Parser:
         return text
 
 
-_PARSED: dict[str, FilterExpression] = {}
-_PARSED_LOCK = threading.Lock()
-
-
 def parse_filter_expression(source: str) -> FilterExpression:
-    """The AST of a filter expression (memoised); FilterExpressionError names the position and what was expected."""
-    with _PARSED_LOCK:
-        parsed = _PARSED.get(source)
-    if parsed is None:
-        parsed = _Parser(source).parse()
-        with _PARSED_LOCK:
-            _PARSED[source] = parsed
-    return parsed
+    """The AST of a filter expression; FilterExpressionError names the position and what was expected.
+
+    A pure function: the request path parses each expression once through the platform's evaluator
+    (:meth:`~recsmith.campaigns.filters.evaluator.FilterEvaluator.parsed`), which remembers the result.
+    """
+    return _Parser(source).parse()
 
 
 # ------------------------------------------------------------ filterValues
