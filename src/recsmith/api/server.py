@@ -1,0 +1,44 @@
+"""``recsmith serve``: uvicorn running the one app, with its first-start admin key and its job executor.
+
+Start-up order: the admin key is ensured (``home/credentials``, profile ``recsmith``), the job executor's pool
+starts in this (the supervising) process, then uvicorn serves ``create_app`` in ``workers`` processes (each
+builds its own app: its own campaign models, key cache and store connections). uvicorn binds the port before
+forking, so a port something else holds fails the start instead of answering for it; its workers are children
+of this process and die with its process group.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from recsmith.api.auth import ensure_admin_credentials
+from recsmith.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def start_campaign_controller(settings: Settings) -> None:
+    """Where ``recsmith serve`` starts the campaign controller (the one owner of campaign moves, with a lease
+    so one process leads); the serving workers' holders only load, smoke-test and swap. Nothing to start until
+    the controller lands (:mod:`recsmith.campaigns`)."""
+
+
+def serve(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "warning"
+) -> None:
+    """Serve until interrupted."""
+    key, path = ensure_admin_credentials(settings)
+    logger.info("admin key %s is in %s (profile recsmith)", key.access_key_id, path)
+    start_campaign_controller(settings)
+    uvicorn.run(
+        "recsmith.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
