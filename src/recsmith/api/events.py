@@ -15,13 +15,18 @@ from starlette.concurrency import run_in_threadpool
 from recsmith.api import tenancy
 from recsmith.api.context import AsyncHandler, Call
 from recsmith.catalog import ResourceType
+from recsmith.errors import InvalidInputError, ResourceNotFoundError
 from recsmith.events.metadata import put_items, put_users
 from recsmith.events.tracker import put_events_async, tracker_group
 
 
 async def put_events(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     tracking_id = params["trackingId"]
-    tenancy.require_group(call.key, tracker_group(call.platform, tracking_id), f"event tracker {tracking_id}")
+    try:
+        group = tracker_group(call.platform, tracking_id)
+    except ResourceNotFoundError as exc:  # PutEvents' model has one error: an unknown tracker is bad input
+        raise InvalidInputError(str(exc)) from exc
+    tenancy.require_group(call.key, group, f"event tracker {tracking_id}")
     await put_events_async(
         call.platform, tracking_id, params["sessionId"], params["eventList"], user_id=params.get("userId")
     )
