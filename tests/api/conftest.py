@@ -23,6 +23,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
+from tests.api.workflow import Deployed, deploy_group
 from tests.conftest import _postgres_database
 from tests.serving.servers import free_port
 
@@ -140,6 +141,38 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
     finally:
         stop_server(running)
+
+
+@dataclass(frozen=True)
+class Tenants:
+    """One server with two dataset groups, each with an ACTIVE campaign: ``alpha`` (sims), ``beta`` (popularity)."""
+
+    server: Server
+    alpha: Deployed
+    beta: Deployed
+
+
+@pytest.fixture(scope="session")
+def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
+    """Deployed once for the session (training is the slow part), both groups at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path_factory.mktemp("tenants")
+    server = start_server(root / "home")
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            alpha = pool.submit(deploy_group, server.client("personalize"), "alpha", root / "alpha")
+            beta = pool.submit(
+                deploy_group,
+                server.client("personalize"),
+                "beta",
+                root / "beta",
+                "arn:aws:personalize:::recipe/aws-popularity-count",
+            )
+            deployed = Tenants(server, alpha.result(), beta.result())
+        yield deployed
+    finally:
+        stop_server(server)
 
 
 def postgres_env() -> Iterator[dict[str, str]]:

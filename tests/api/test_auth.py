@@ -14,8 +14,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import botocore.auth
@@ -26,30 +24,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.api.conftest import REGION, Server, start_server, stop_server
-from tests.api.workflow import Deployed, deploy_group
+from tests.api.conftest import REGION, Server, Tenants
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-
-@dataclass(frozen=True)
-class Tenants:
-    server: Server
-    alpha: Deployed
-    beta: Deployed
-
-
-@pytest.fixture(scope="module")
-def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
-    root = tmp_path_factory.mktemp("tenants")
-    server = start_server(root / "home")
-    try:
-        admin = server.client("personalize")
-        alpha = deploy_group(admin, "alpha", root / "alpha")
-        beta = deploy_group(admin, "beta", root / "beta", recipe="arn:aws:personalize:::recipe/aws-popularity-count")
-        yield Tenants(server, alpha, beta)
-    finally:
-        stop_server(server)
 
 
 # ------------------------------------------------------------------ signing

@@ -7,45 +7,40 @@ the List* calls with pagination, Describe* shapes as the model has them, tags, U
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.conftest import Server, postgres_env, start_server, stop_server
-from tests.api.workflow import deploy_group
+from tests.api.conftest import Server, Tenants, postgres_env, start_server, stop_server
+from tests.api.workflow import Deployed, deploy_group, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    if request.param == "sqlite":
-        env: dict[str, str] = {}
-        running = start_server(tmp_path / "home", env)
-        try:
-            yield running
-        finally:
-            stop_server(running)
-        return
+def test_workflow_on_sqlite(tenants: Tenants) -> None:
+    """The session's server (SQLite) deployed group ``alpha`` through the same calls; check everything after."""
+    check_workflow(tenants.server, tenants.alpha, prefix="sqlite")
+
+
+def test_workflow_on_postgresql(tmp_path: Path) -> None:
     for env in postgres_env():
-        running = start_server(tmp_path / "home", env)
+        server = start_server(tmp_path / "home", env)
         try:
-            yield running
+            check_workflow(server, deploy_group(server.client("personalize"), "shop", tmp_path / "sample"), prefix="pg")
         finally:
-            stop_server(running)
+            stop_server(server)
 
 
-def test_workflow_from_dataset_group_to_recommendations(store_server: Server, tmp_path: Path) -> None:
-    personalize = store_server.client("personalize")
-    runtime = store_server.client("personalize-runtime")
-    events = store_server.client("personalize-events")
-    deployed = deploy_group(personalize, "shop", tmp_path / "sample")
+def check_workflow(server: Server, deployed: Deployed, prefix: str) -> None:
+    personalize = server.client("personalize")
+    runtime = server.client("personalize-runtime")
+    events = server.client("personalize-events")
+    group_name = deployed.group_arn.rsplit("/", 1)[-1]
 
     # Describe* answers carry the model's member names and types (timestamps parsed as datetimes by botocore)
     group = personalize.describe_dataset_group(datasetGroupArn=deployed.group_arn)["datasetGroup"]
-    assert group["name"] == "shop" and group["status"] == "ACTIVE"
+    assert group["name"] == group_name and group["status"] == "ACTIVE"
     assert isinstance(group["creationDateTime"], datetime.datetime)
     version = personalize.describe_solution_version(solutionVersionArn=deployed.version_arn)["solutionVersion"]
     assert version["solutionArn"] == deployed.solution_arn
@@ -79,7 +74,7 @@ def test_workflow_from_dataset_group_to_recommendations(store_server: Server, tm
         deployed.dataset_arn
     ]
     for n in range(3):
-        personalize.create_dataset_group(name=f"extra-{n}")
+        personalize.create_dataset_group(name=f"{prefix}-extra-{n}")
     page = personalize.list_dataset_groups(maxResults=2)
     assert len(page["datasetGroups"]) == 2 and page["nextToken"]
     names = [
@@ -87,7 +82,8 @@ def test_workflow_from_dataset_group_to_recommendations(store_server: Server, tm
         for answer in personalize.get_paginator("list_dataset_groups").paginate(PaginationConfig={"PageSize": 2})
         for g in answer["datasetGroups"]
     ]
-    assert sorted(names) == ["extra-0", "extra-1", "extra-2", "shop"]
+    assert {f"{prefix}-extra-{n}" for n in range(3)} | {group_name} <= set(names)
+    assert len(names) == len(set(names)), "no group twice across pages"
     with pytest.raises(ClientError, match="InvalidNextTokenException"):
         personalize.list_dataset_groups(nextToken=page["nextToken"][:-4] + "AAAA")
     recipes = personalize.list_recipes()["recipes"]
@@ -105,13 +101,22 @@ def test_workflow_from_dataset_group_to_recommendations(store_server: Server, tm
 
     # modeled errors
     with pytest.raises(personalize.exceptions.ResourceAlreadyExistsException, match="already exists"):
-        personalize.create_dataset_group(name="shop")
+        personalize.create_dataset_group(name=group_name)
     with pytest.raises(personalize.exceptions.ResourceInUseException, match="still has"):
         personalize.delete_dataset_group(datasetGroupArn=deployed.group_arn)
     with pytest.raises(runtime.exceptions.ResourceNotFoundException, match="no campaign"):
         runtime.get_recommendations(campaignArn=deployed.campaign_arn + "-gone", userId="u0001")
 
-    # deleting the campaign stops serving it
-    personalize.delete_campaign(campaignArn=deployed.campaign_arn)
+    # a second campaign of the same version: UpdateCampaign, then DeleteCampaign stops serving it
+    extra = personalize.create_campaign(name=f"{prefix}-second", solutionVersionArn=deployed.version_arn)["campaignArn"]
+    assert (
+        wait_for(lambda: personalize.describe_campaign(campaignArn=extra)["campaign"], "campaign")["status"] == "ACTIVE"
+    )
+    assert runtime.get_recommendations(campaignArn=extra, userId="u0003", numResults=2)["itemList"]
+    personalize.update_campaign(campaignArn=extra, campaignConfig={"syncWithLatestSolutionVersion": True})
+    updated = personalize.describe_campaign(campaignArn=extra)["campaign"]
+    assert updated["campaignConfig"]["syncWithLatestSolutionVersion"] is True
+    personalize.delete_campaign(campaignArn=extra)
     with pytest.raises(runtime.exceptions.ResourceNotFoundException, match="no campaign"):
-        runtime.get_recommendations(campaignArn=deployed.campaign_arn, userId="u0001")
+        runtime.get_recommendations(campaignArn=extra, userId="u0001")
+    assert runtime.get_recommendations(campaignArn=deployed.campaign_arn, userId="u0001", numResults=2)["itemList"]

@@ -25,12 +25,27 @@ def start_campaign_controller(settings: Settings) -> None:
     the controller lands (:mod:`recsmith.campaigns`)."""
 
 
+def prepare_stores(settings: Settings) -> None:
+    """Create the catalog, the event store and MLflow's tracking store once, before any worker or training child
+    opens them: two first trainings that each migrate a new MLflow SQLite store at once fail ("duplicate column")."""
+    from mlflow.tracking import MlflowClient
+
+    from recsmith.platform import Platform
+
+    platform = Platform(settings)
+    platform.catalog.dispose()
+    platform.events.dispose()
+    platform.configure_mlflow()
+    MlflowClient().search_experiments(max_results=1)
+
+
 def serve(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "warning"
 ) -> None:
     """Serve until interrupted."""
     key, path = ensure_admin_credentials(settings)
     logger.info("admin key %s is in %s (profile recsmith)", key.access_key_id, path)
+    prepare_stores(settings)
     start_campaign_controller(settings)
     uvicorn.run(
         "recsmith.api.app:create_app",
