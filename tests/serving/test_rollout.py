@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from recsmith.catalog import ResourceType
 from recsmith.platform import Platform
 from recsmith.training.registry import promote
-from tests.serving.servers import aws_client, running_campaign, trained_group
+from tests.serving.servers import aws_client, running_campaign, signed, trained_group
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ class Traffic:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, auth=signed(self.url)) as client:
             while not self.stop.is_set():
                 try:
                     response = client.post(

@@ -33,6 +33,7 @@ from recsmith.catalog.access_keys import (
     write_shared_credentials,
 )
 from recsmith.errors import PayloadTooLargeError, RecsmithError
+from recsmith.platform import Platform
 from recsmith.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PUBLIC_PATHS = frozenset({"/readyz", "/livez"})
 CREDENTIALS_PROFILE = "recsmith"
+# credential-scope services a campaign server accepts: botocore signs all three Personalize APIs "personalize"
+SIGNING_NAMES = frozenset({"personalize", "personalize-runtime", "personalize-events"})
 KEY_SCOPE = "recsmith.key"
 BODY_SCOPE = "recsmith.body"
 
@@ -123,32 +126,55 @@ def signed_request(scope: Scope, body: bytes) -> SignedRequest:
     )
 
 
+Authorize = Callable[[AccessKey, str, dict[str, Any]], None]
+"""Checks a verified key against the request's path and JSON body; raises AccessDeniedError."""
+
+
 class SigV4Middleware:
-    """Verify every request's SigV4 signature (but ``public_paths``) before ``app`` sees it."""
+    """Verify every request's SigV4 signature (but ``public_paths``) before ``app`` sees it.
+
+    ``verifier`` may be a factory, called on the first request: a BentoML service has its platform only inside
+    its worker processes. ``authorize``, when given, checks the verified key against what the JSON body names
+    (a campaign server mounts routes it does not dispatch itself); ``recsmith serve`` checks in its handlers.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
-        verifier: SigV4Verifier,
+        verifier: SigV4Verifier | Callable[[], SigV4Verifier],
         *,
         max_body_bytes: int = 1_048_576,
         public_paths: frozenset[str] = PUBLIC_PATHS,
+        authorize: Authorize | None = None,
     ) -> None:
         self.app = app
-        self.verifier = verifier
+        self._verifier = verifier if isinstance(verifier, SigV4Verifier) else None
+        self._factory = None if isinstance(verifier, SigV4Verifier) else verifier
         self.max_body_bytes = max_body_bytes
         self.public_paths = public_paths
+        self.authorize = authorize
+
+    @property
+    def verifier(self) -> SigV4Verifier:
+        if self._verifier is None:
+            assert self._factory is not None
+            self._verifier = self._factory()
+        return self._verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.public_paths:
             await self.app(scope, receive, send)
             return
         try:
+            verifier = self.verifier
             body = await read_body(receive, self.max_body_bytes)
-            scope[KEY_SCOPE] = self.verifier.verify(signed_request(scope, body))
+            key = verifier.verify(signed_request(scope, body))
+            if self.authorize is not None and scope["method"] == "POST":
+                self.authorize(key, scope["path"], _json_object(body))
         except RecsmithError as exc:
             await send_error(send, exc.http_status, exc.code, str(exc))
             return
+        scope[KEY_SCOPE] = key
         scope[BODY_SCOPE] = body
         replayed = False
 
@@ -160,6 +186,29 @@ class SigV4Middleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError:
+        return {}  # the app refuses it in its own words
+    return value if isinstance(value, dict) else {}
+
+
+def platform_verifier(platform: Callable[[], Platform]) -> Callable[[], SigV4Verifier]:
+    """A verifier factory over the keys of ``platform()``'s catalog (for servers that build it per worker)."""
+
+    def build() -> SigV4Verifier:
+        settings = platform().settings
+        return SigV4Verifier(
+            KeyCache(AccessKeyStore.from_settings(settings)),
+            region=settings.region,
+            services=SIGNING_NAMES,
+            skew_seconds=settings.api_clock_skew_seconds,
+        )
+
+    return build
 
 
 def ensure_admin_credentials(settings: Settings, store: AccessKeyStore | None = None) -> tuple[AccessKey, Path]:

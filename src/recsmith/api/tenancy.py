@@ -58,3 +58,26 @@ def visible(key: AccessKey, resources: Iterable[Resource]) -> list[Resource]:
     if key.is_admin:
         return list(resources)
     return [r for r in resources if allows_group(key, resource_group(r))]
+
+
+def require_request(platform: Platform, key: AccessKey, path: str, params: dict[str, object]) -> None:
+    """Check a runtime or events request body against ``key``'s group, by the resource it names.
+
+    For servers that take bodies they did not route themselves (the BentoML campaign server mounts the events
+    routes): PutEvents names a tracking id, PutUsers/PutItems a dataset, the runtime calls a campaign.
+    """
+    if key.is_admin:
+        return
+    from recsmith.events.tracker import tracker_group
+
+    value = params.get("trackingId") if path == "/events" else None
+    if isinstance(value, str):
+        require_group(key, tracker_group(platform, value), f"event tracker {value}")
+    dataset = params.get("datasetArn") if path in ("/users", "/items") else None
+    if isinstance(dataset, str):
+        require(key, platform.catalog.get(ResourceType.DATASET, dataset))
+    campaign = params.get("campaignArn")
+    if isinstance(campaign, str):
+        found = platform.catalog.find(ResourceType.CAMPAIGN, campaign)
+        if found is not None:
+            require(key, found)
