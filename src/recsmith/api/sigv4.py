@@ -22,9 +22,11 @@ SHA-256 of its body, one of the canonical request and one HMAC.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import posixpath
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -151,13 +153,21 @@ def _split_query(query_string: str) -> list[tuple[str, str]]:
     return pairs
 
 
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+
+
 def _epoch(amz_date: str) -> int:
-    try:
-        return calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
-    except ValueError:
-        raise _refuse(INVALID, f"X-Amz-Date must be yyyymmddThhmmssZ, got {amz_date!r}") from None
+    """Seconds since the epoch of ``yyyymmddThhmmssZ`` (parsed by hand: strptime cost a fifth of a verify)."""
+    match = _AMZ_DATE.fullmatch(amz_date)
+    if match is None:
+        raise _refuse(INVALID, f"X-Amz-Date must be yyyymmddThhmmssZ, got {amz_date!r}")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 60):
+        raise _refuse(INVALID, f"X-Amz-Date is not a valid time: {amz_date!r}")
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_uri(raw_path: str) -> str:
     """botocore's: dot segments removed, trailing slash kept, then percent-encoded (again) but for ``/~``."""
     path = raw_path or "/"
@@ -174,10 +184,15 @@ def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _header_values(headers: list[tuple[str, str]]) -> dict[str, str]:
-    merged: dict[str, list[str]] = {}
+    """Header values by name, repeated headers joined with commas (folding spaces is left to the signed ones)."""
+    merged: dict[str, str] = {}
     for name, value in headers:
-        merged.setdefault(name, []).append(" ".join(value.split()))
-    return {name: ",".join(values) for name, values in merged.items()}
+        merged[name] = f"{merged[name]},{value}" if name in merged else value
+    return merged
+
+
+def _canonical_value(value: str) -> str:
+    return " ".join(value.split())
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -254,7 +269,7 @@ class SigV4Verifier:
                 request.method.upper(),
                 canonical_uri(request.raw_path),
                 query,
-                "".join(f"{name}:{headers[name]}\n" for name in parsed.signed_headers),
+                "".join(f"{name}:{_canonical_value(headers[name])}\n" for name in parsed.signed_headers),
                 ";".join(parsed.signed_headers),
                 payload_hash,
             ]
