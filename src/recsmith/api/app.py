@@ -47,7 +47,6 @@ from recsmith.api.auth import (
     send_error,
 )
 from recsmith.api.context import AnyHandler, AsyncHandler, Call, Handler, ServerState
-from recsmith.api.jobs import JobLauncher
 from recsmith.api.runtime import CampaignPool
 from recsmith.api.service_models import ServiceSpec, ServiceTable
 from recsmith.api.shapes import Paginator, shape_output
@@ -147,7 +146,6 @@ class RecsmithApp:
         self.state = ServerState(
             platform=platform,
             campaigns=CampaignPool(platform),
-            jobs=JobLauncher(platform),
             paginator=Paginator(paginator_secret),
         )
         self.metrics = Metrics()
@@ -181,7 +179,6 @@ class RecsmithApp:
 
     def close(self) -> None:
         self.state.campaigns.close()
-        self.state.jobs.close()
 
     # ------------------------------------------------------------ routing
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

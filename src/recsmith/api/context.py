@@ -10,18 +10,16 @@ from recsmith.catalog.access_keys import AccessKey
 from recsmith.platform import Platform
 
 if TYPE_CHECKING:
-    from recsmith.api.jobs import JobLauncher
     from recsmith.api.runtime import CampaignPool
     from recsmith.api.shapes import Paginator
 
 
 @dataclass(frozen=True)
 class ServerState:
-    """Owned by the app object of one worker process: one campaign pool, one job launcher, one paginator."""
+    """Owned by the app object of one worker process: one campaign pool, one paginator."""
 
     platform: Platform
     campaigns: CampaignPool
-    jobs: JobLauncher
     paginator: Paginator
 
 

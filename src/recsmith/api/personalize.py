@@ -5,8 +5,11 @@ Each handler translates Personalize's request members into the core function's a
 the input against the model (:mod:`recsmith.api.validation`) and shapes the answer by the output model
 (:mod:`recsmith.api.shapes`), so a handler only renames what differs (``name`` is ``jobName`` for jobs, our
 solution config is Personalize's ``solutionConfig``...). Tenancy is checked on every resource a call names
-(:mod:`recsmith.api.tenancy`). Long operations are started through the launcher (:mod:`recsmith.api.jobs`) and
-return at once. :data:`HANDLERS` is the table of operations this server claims.
+(:mod:`recsmith.api.tenancy`). Long operations (imports, exports, trainings, batch jobs) are recorded CREATE
+PENDING by the core's ``start_*`` function and handed to the job executor (``platform.jobs.submit``; the pool runs
+in ``recsmith serve``'s main process), so the call returns at once, as Personalize's does; ``Describe*`` and
+``List*`` first end any job whose worker died (:func:`~recsmith.jobs.lifecycle.refresh_job`). :data:`HANDLERS`
+is the table of operations this server claims.
 """
 
 from __future__ import annotations
@@ -38,9 +41,26 @@ def _get(call: Call, resource_type: ResourceType, arn: str) -> Resource:
     return tenancy.get_owned(call.platform, call.key, resource_type, arn)
 
 
+def _job(call: Call, resource_type: ResourceType, arn: str) -> Resource:
+    """A job resource as it truly stands (one whose worker died is ended CREATE FAILED first)."""
+    from recsmith.jobs.lifecycle import refresh_job
+
+    return refresh_job(call.platform, _get(call, resource_type, arn))
+
+
+def _submit(call: Call, job: Resource, params: dict[str, Any]) -> str:
+    """Hand a CREATE PENDING job to the executor and tag it; its ARN."""
+    from recsmith.jobs import JobKind
+
+    call.platform.jobs.submit(JobKind(job.resource_type.value), job.arn)
+    _tags(call, job, params)
+    return job.arn
+
+
 def _describe(resource: Resource) -> dict[str, Any]:
     """The catalog's description with Personalize's member names where ours differ."""
     out = resource.describe()
+    out.pop("owner", None)
     if resource.resource_type in _JOB_TYPES:
         out["jobName"] = out.pop("name")
     if resource.resource_type in (ResourceType.SOLUTION, ResourceType.SOLUTION_VERSION):
@@ -93,7 +113,10 @@ def _store_tags(call: Call, resource: Resource, tags: dict[str, str]) -> None:
 
 
 def _list(call: Call, params: dict[str, Any], key: str, resources: list[Resource]) -> dict[str, Any]:
+    from recsmith.jobs.lifecycle import refresh_job
+
     page, token = call.state.paginator.page(call.operation, params, tenancy.visible(call.key, resources))
+    page = [refresh_job(call.platform, r) for r in page]
     out: dict[str, Any] = {key: [_describe(r) for r in page]}
     if token:
         out["nextToken"] = token
@@ -212,31 +235,25 @@ def delete_dataset(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------- import and export jobs
 @operation("CreateDatasetImportJob")
 def create_dataset_import_job(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    from recsmith.data.imports import start_dataset_import_job
+
     dataset = _get(call, ResourceType.DATASET, params["datasetArn"])
     location = params["dataSource"].get("dataLocation")
     if not location:
         raise InvalidInputError("dataSource.dataLocation is required: a local path or s3://bucket/key")
-    arn = call.state.jobs.import_dataset(params["jobName"], dataset.arn, location, params.get("importMode") or "FULL")
-    _tags(call, call.platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, arn), params)
-    return {"datasetImportJobArn": arn}
-
-
-def _reap_imports(call: Call) -> None:
-    from recsmith.data.imports import reap_interrupted_import_jobs
-
-    reap_interrupted_import_jobs(call.platform)
+    mode = params.get("importMode") or "FULL"
+    job = start_dataset_import_job(call.platform, params["jobName"], dataset.arn, location, mode)
+    return {"datasetImportJobArn": _submit(call, job, params)}
 
 
 @operation("DescribeDatasetImportJob")
 def describe_dataset_import_job(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    _reap_imports(call)
-    job = _get(call, ResourceType.DATASET_IMPORT_JOB, params["datasetImportJobArn"])
+    job = _job(call, ResourceType.DATASET_IMPORT_JOB, params["datasetImportJobArn"])
     return {"datasetImportJob": _describe(job)}
 
 
 @operation("ListDatasetImportJobs")
 def list_dataset_import_jobs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    _reap_imports(call)
     where = (
         {"datasetArn": _get(call, ResourceType.DATASET, params["datasetArn"]).arn} if params.get("datasetArn") else None
     )
@@ -246,16 +263,18 @@ def list_dataset_import_jobs(call: Call, params: dict[str, Any]) -> dict[str, An
 
 @operation("CreateDatasetExportJob")
 def create_dataset_export_job(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    from recsmith.data.export import start_dataset_export_job
+
     dataset = _get(call, ResourceType.DATASET, params["datasetArn"])
     output = params["jobOutput"]["s3DataDestination"]["path"]
-    arn = call.state.jobs.export_dataset(params["jobName"], dataset.arn, output, params.get("ingestionMode") or "PUT")
-    _tags(call, call.platform.catalog.get(ResourceType.DATASET_EXPORT_JOB, arn), params)
-    return {"datasetExportJobArn": arn}
+    mode = params.get("ingestionMode") or "PUT"
+    job = start_dataset_export_job(call.platform, params["jobName"], dataset.arn, output, mode)
+    return {"datasetExportJobArn": _submit(call, job, params)}
 
 
 @operation("DescribeDatasetExportJob")
 def describe_dataset_export_job(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    job = _get(call, ResourceType.DATASET_EXPORT_JOB, params["datasetExportJobArn"])
+    job = _job(call, ResourceType.DATASET_EXPORT_JOB, params["datasetExportJobArn"])
     return {"datasetExportJob": _describe(job)}
 
 
@@ -396,14 +415,12 @@ def create_solution_version(call: Call, params: dict[str, Any]) -> dict[str, Any
 
     solution = _get(call, ResourceType.SOLUTION, params["solutionArn"])
     version = start_solution_version(call.platform, solution.arn, params.get("trainingMode") or "FULL")
-    call.state.jobs.train(version.arn)
-    _tags(call, version, params)
-    return {"solutionVersionArn": version.arn}
+    return {"solutionVersionArn": _submit(call, version, params)}
 
 
 @operation("DescribeSolutionVersion")
 def describe_solution_version(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    version = _get(call, ResourceType.SOLUTION_VERSION, params["solutionVersionArn"])
+    version = _job(call, ResourceType.SOLUTION_VERSION, params["solutionVersionArn"])
     out = _describe(version)
     solution = call.platform.catalog.find(ResourceType.SOLUTION, version.attributes["solutionArn"])
     if solution is not None:  # the configuration it was trained with, as Personalize repeats it
@@ -435,8 +452,10 @@ def get_solution_metrics(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("StopSolutionVersionCreation")
 def stop_solution_version_creation(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    from recsmith.jobs import JobKind
+
     version = _get(call, ResourceType.SOLUTION_VERSION, params["solutionVersionArn"])
-    call.state.jobs.stop_training(version)
+    call.platform.jobs.stop(JobKind.SOLUTION_VERSION, version.arn)
     return {}
 
 
@@ -522,23 +541,25 @@ def delete_campaign(call: Call, params: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------ batch inference jobs
 @operation("CreateBatchInferenceJob")
 def create_batch_inference_job(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    from recsmith.campaigns.batch import start_batch_inference_job
+
     version = _get(call, ResourceType.SOLUTION_VERSION, params["solutionVersionArn"])
     filter_arn = _get(call, ResourceType.FILTER, params["filterArn"]).arn if params.get("filterArn") else None
-    arn = call.state.jobs.batch_inference(
+    job = start_batch_inference_job(
+        call.platform,
         params["jobName"],
         version.arn,
-        job_input=params["jobInput"]["s3DataSource"]["path"],
-        job_output=params["jobOutput"]["s3DataDestination"]["path"],
-        num_results=params.get("numResults") or 25,
+        params["jobInput"]["s3DataSource"]["path"],
+        params["jobOutput"]["s3DataDestination"]["path"],
+        params.get("numResults") or 25,
         filter_arn=filter_arn,
     )
-    _tags(call, call.platform.catalog.get(ResourceType.BATCH_INFERENCE_JOB, arn), params)
-    return {"batchInferenceJobArn": arn}
+    return {"batchInferenceJobArn": _submit(call, job, params)}
 
 
 @operation("DescribeBatchInferenceJob")
 def describe_batch_inference_job(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    job = _get(call, ResourceType.BATCH_INFERENCE_JOB, params["batchInferenceJobArn"])
+    job = _job(call, ResourceType.BATCH_INFERENCE_JOB, params["batchInferenceJobArn"])
     return {"batchInferenceJob": _describe(job)}
 
 

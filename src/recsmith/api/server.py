@@ -1,15 +1,16 @@
 """``recsmith serve``: uvicorn running the one app, with its first-start admin key and its job executor.
 
-Start-up order: the admin key is ensured (``home/credentials``, profile ``recsmith``), the job executor's pool
-starts in this (the supervising) process, then uvicorn serves ``create_app`` in ``workers`` processes (each
-builds its own app: its own campaign models, key cache and store connections). uvicorn binds the port before
-forking, so a port something else holds fails the start instead of answering for it; its workers are children
-of this process and die with its process group.
+Start-up order: the admin key is ensured (``home/credentials``, profile ``recsmith``), the stores are created,
+the job executor's pool (:mod:`recsmith.jobs.local`) starts in this (the supervising) process, then uvicorn
+serves ``create_app`` in ``workers`` processes (each builds its own app: its own campaign models, key cache and
+store connections). uvicorn binds the port before forking, so a port something else holds fails the start
+instead of answering for it; its workers are children of this process and die with its process group.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import uvicorn
 
@@ -39,6 +40,18 @@ def prepare_stores(settings: Settings) -> None:
     MlflowClient().search_experiments(max_results=1)
 
 
+def start_job_pool(settings: Settings) -> Callable[[], None]:
+    """Start the local executor's pool in this (the supervising) process; returns what stops it. The app's workers
+    submit jobs to the catalog's queue and this pool claims and runs them (the Airflow executor needs no pool)."""
+    from recsmith.jobs.local import LocalExecutor
+    from recsmith.platform import Platform
+
+    if settings.executor != "local":
+        return lambda: None
+    pool = LocalExecutor(Platform(settings)).start()
+    return lambda: pool.stop()
+
+
 def serve(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, log_level: str = "warning"
 ) -> None:
@@ -47,13 +60,17 @@ def serve(
     logger.info("admin key %s is in %s (profile recsmith)", key.access_key_id, path)
     prepare_stores(settings)
     start_campaign_controller(settings)
-    uvicorn.run(
-        "recsmith.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    stop_jobs = start_job_pool(settings)
+    try:
+        uvicorn.run(
+            "recsmith.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        stop_jobs()
