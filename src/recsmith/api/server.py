@@ -71,6 +71,9 @@ def serve(
             log_level=log_level,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # a worker answers the supervisor's ping from a thread; loading models (or a busy machine) can hold the
+            # GIL for seconds, and a missed 5 s ping kills the worker with every campaign model it had loaded
+            timeout_worker_healthcheck=30,
         )
     finally:
         stop_jobs()
