@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any, cast
 
 import orjson
@@ -150,6 +151,7 @@ class RecsmithApp:
         )
         self.metrics = Metrics()
         self.preload = preload
+        self._preloading: list[Future[Any]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._openapi: bytes | None = None
 
@@ -159,7 +161,7 @@ class RecsmithApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self.preload:
-                    await run_in_threadpool(self.state.campaigns.preload)
+                    self._preloading = await run_in_threadpool(self.state.campaigns.preload)
                 self._sweeper = asyncio.create_task(self._sweep())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -245,8 +247,14 @@ class RecsmithApp:
 
     # -------------------------------------------------------- GET routes
     async def _get(self, path: str, scope: Scope, send: Send) -> None:
-        if path in ("/readyz", "/livez"):
+        if path == "/livez":
             await _send_json(send, 200, {"status": "ok"}, _JSON)
+        elif path == "/readyz":  # ready once the campaigns ACTIVE at start-up are loaded (or failed to load)
+            loading = sum(not future.done() for future in self._preloading)
+            if loading:
+                await _send_json(send, 503, {"status": "loading", "campaignsLoading": loading}, _JSON)
+            else:
+                await _send_json(send, 200, {"status": "ok"}, _JSON)
         elif path == "/metrics":
             body = self.metrics.render(self.state.campaigns)
             await _send(send, 200, body, b"text/plain; version=0.0.4")

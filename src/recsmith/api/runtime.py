@@ -107,11 +107,13 @@ class CampaignPool:
 
         future.add_done_callback(settle)
 
-    def preload(self) -> None:
+    def preload(self) -> list[Future[ModelHolder]]:
         """Load every ACTIVE campaign in the background, so first requests do not wait for a model."""
-        for campaign in self.platform.catalog.list(ResourceType.CAMPAIGN):
-            if campaign.status is Status.ACTIVE:
-                self.load(campaign.arn)
+        return [
+            self.load(campaign.arn)
+            for campaign in self.platform.catalog.list(ResourceType.CAMPAIGN)
+            if campaign.status is Status.ACTIVE
+        ]
 
     def nudge(self, campaign_arn: str) -> None:
         """Refresh a campaign's model now (an UpdateCampaign), not at the next poll."""
