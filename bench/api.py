@@ -296,6 +296,67 @@ def profile(home: Path, built: dict[str, str], n: int) -> None:
     inner.close()
 
 
+def overhead(home: Path, built: dict[str, str], n: int, rounds: int = 3) -> None:
+    """The API layer's share of a request: N signed GetRecommendations through the ASGI app in this process vs
+    the same core calls made directly (and the event store's read alone), no network, no profiler."""
+    import asyncio
+
+    from recsmith.api.app import build_app
+    from recsmith.api.auth import ensure_admin_credentials
+    from recsmith.api.client import admin_auth
+    from recsmith.campaigns import recommend
+    from recsmith.platform import Platform
+    from recsmith.settings import Settings
+
+    platform = Platform(Settings(home=home / "home", dvc_track=False))
+    ensure_admin_credentials(platform.settings)
+    app, inner = build_app(platform, preload=False)
+    holder = inner.state.campaigns.load(built["campaignArn"]).result()
+    auth = admin_auth(home / "home")
+    rng = random.Random(1)
+    prepared = []
+    for _ in range(200):
+        user = f"u{rng.randrange(300):04d}"
+        body = json.dumps({"campaignArn": built["campaignArn"], "userId": user, "numResults": 25}).encode()
+        signed = auth.sign("POST", "http://127.0.0.1:8000/recommendations", body)
+        headers = [(k.lower().encode(), v.encode()) for k, v in signed.items()] + [(b"host", b"127.0.0.1:8000")]
+        prepared.append((user, body, headers))
+
+    async def through_app() -> None:
+        for k in range(n):
+            _, body, headers = prepared[k % len(prepared)]
+            scope = {"type": "http", "method": "POST", "path": "/recommendations", "raw_path": b"/recommendations",
+                     "query_string": b"", "headers": headers}  # fmt: skip
+
+            async def receive(body: bytes = body) -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                return None
+
+            await app(scope, receive, send)
+
+    print(f"\nthe API layer's share, {n} signed GetRecommendations in one process")
+    for number in range(rounds):
+        started = time.perf_counter()
+        asyncio.run(through_app())
+        via_app = (time.perf_counter() - started) / n * 1e3
+        started = time.perf_counter()
+        for k in range(n):
+            recommend.get_recommendations(platform, holder, holder.campaign_arn, user_id=prepared[k % 200][0])
+        core = (time.perf_counter() - started) / n * 1e3
+        started = time.perf_counter()
+        for k in range(n):
+            platform.events.recent_items(holder.dataset_group_arn, prepared[k % 200][0])
+        recent = (time.perf_counter() - started) / n * 1e3
+        print(
+            f"  round {number}: through the app {via_app:.3f} ms, core get_recommendations {core:.3f} ms "
+            f"(its event-store read {recent:.3f} ms), API layer {via_app - core:.3f} ms",
+            flush=True,
+        )
+    inner.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "recsmith-bench-api")
@@ -305,12 +366,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--control-connections", type=int, default=4)
     parser.add_argument("--profile", type=int, default=0, help="also profile N requests in-process")
+    parser.add_argument("--overhead", type=int, default=0, help="also time N requests through the app vs the core")
     parser.add_argument("--cases", default="single,dedicated,bare,control")
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     built = build(args.home)
     if args.profile:
         profile(args.home, built, args.profile)
+    if args.overhead:
+        overhead(args.home, built, args.overhead)
     cases = args.cases.split(",")
     rng = random.Random(7)
     arn = built["campaignArn"]
