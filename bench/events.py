@@ -54,9 +54,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _client(args: tuple[int, str, int, float, int]) -> tuple[int, int]:
-    """One load-generator process: ``threads`` keep-alive connections posting 10-event batches; (ok, failed)."""
-    port, tracking_id, threads, seconds, seed = args
+def _client(args: tuple[int, str, int, float, int, tuple[str, str] | None]) -> tuple[int, int]:
+    """One load-generator process: ``threads`` keep-alive connections posting 10-event batches; (ok, failed).
+
+    With ``key`` each call is SigV4-signed as boto3 signs it (the campaign server refuses unsigned calls).
+    """
+    port, tracking_id, threads, seconds, seed, key = args
+    signer = None
+    if key is not None:
+        from recsmith.api.client import SignedAuth
+
+        signer = SignedAuth(*key)
     run = uuid.uuid4().hex[:8]  # event ids unique across runs, so dedupe never hides a stored event
     counts = [0, 0]
     lock = threading.Lock()
@@ -82,7 +90,10 @@ def _client(args: tuple[int, str, int, float, int]) -> tuple[int, int]:
             )
             n += 1
             try:
-                connection.request("POST", "/events", body, {"Content-Type": "application/json"})
+                headers = {"Content-Type": "application/json"}
+                if signer is not None:
+                    headers = signer.sign("POST", f"http://127.0.0.1:{port}/events", body.encode())
+                connection.request("POST", "/events", body, headers)
                 response = connection.getresponse()
                 response.read()
                 if response.status == 200:
@@ -105,10 +116,12 @@ def _client(args: tuple[int, str, int, float, int]) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def drive(port: int, tracking_id: str, clients: int, threads: int, seconds: float) -> tuple[float, int, int]:
+def drive(
+    port: int, tracking_id: str, clients: int, threads: int, seconds: float, key: tuple[str, str] | None = None
+) -> tuple[float, int, int]:
     """Run the load generator; returns (events/s accepted, calls ok, calls failed)."""
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
-        results = pool.map(_client, [(port, tracking_id, threads, seconds, k) for k in range(clients)])
+        results = pool.map(_client, [(port, tracking_id, threads, seconds, k, key) for k in range(clients)])
     ok = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     return 10 * ok / seconds, ok, failed  # each client sends for exactly ``seconds``
@@ -178,9 +191,12 @@ def main() -> None:
     try:
         _wait_port(bare_port)
         wait_ready(f"http://127.0.0.1:{port}", timeout=120, process=server)
-        drive(port, tracking_id, 1, 2, 1.0)  # warm-up
+        from recsmith.api.client import read_credentials
+
+        key = read_credentials(settings.resolved_home / "credentials")[:2]  # the admin key the server wrote
+        drive(port, tracking_id, 1, 2, 1.0, key)  # warm-up
         before = platform.events.count(group)
-        served_rate, served_ok, served_failed = drive(port, tracking_id, args.clients, args.threads, args.seconds)
+        served_rate, served_ok, served_failed = drive(port, tracking_id, args.clients, args.threads, args.seconds, key)
         stored = platform.events.count(group) - before
         bare_rate, bare_ok, bare_failed = drive(bare_port, tracking_id, args.clients, args.threads, args.seconds)
     finally:

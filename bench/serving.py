@@ -169,7 +169,11 @@ LOADGEN = textwrap.dedent(
         url, path, bodies = spec["url"], spec["path"], spec["bodies"]
         latencies, errors, done = [], 0, 0
         limits = httpx.Limits(max_connections=spec["connections"], max_keepalive_connections=spec["connections"])
-        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+        auth = None
+        if spec.get("key"):  # a campaign server: every request SigV4-signed, as boto3 signs it
+            from recsmith.api.client import SignedAuth
+            auth = SignedAuth(*spec["key"])
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits, auth=auth) as client:
             async def one(k):
                 nonlocal errors, done
                 started = time.perf_counter()
@@ -208,11 +212,16 @@ LOADGEN = textwrap.dedent(
 )
 
 
+_KEYS: dict[str, tuple[str, str]] = {}  # campaign server URL -> the admin key it wrote (access key id, secret)
+
+
 def drive(
     url: str, path: str, bodies: list[dict[str, Any]], duration: float, rate: float, connections: int
 ) -> dict[str, Any]:
     """Run the load generator in its own process; returns its latencies, errors and elapsed time."""
     spec = {"url": url, "path": path, "bodies": bodies, "duration": duration, "rate": rate, "connections": connections}
+    if url in _KEYS:
+        spec["key"] = list(_KEYS[url])
     done = subprocess.run(
         [sys.executable, "-c", LOADGEN], input=json.dumps(spec), capture_output=True, text=True, check=True
     )
@@ -263,6 +272,9 @@ def over_http(home: Path, built: dict[str, str], args: argparse.Namespace) -> No
     )  # fmt: skip
     try:
         wait_ready(url, timeout=300, process=server)
+        from recsmith.api.client import read_credentials
+
+        _KEYS[url] = read_credentials(settings.resolved_home / "credentials")[:2]
         rng = random.Random(2)
         users = [f"u{rng.randrange(int(built['users']))}" for _ in range(2000)]
         items = [f"i{k}" for k in range(int(built["items"]))]
@@ -314,7 +326,9 @@ def event_latency(url: str, built: dict[str, str], args: argparse.Namespace) -> 
     arn = built["campaignArn"]
     print("\nevent to new recommendation (PutEvents, then GetRecommendations until the answer changes)")
     delays = []
-    with httpx.Client(base_url=url, timeout=10) as client:
+    from recsmith.api.client import SignedAuth
+
+    with httpx.Client(base_url=url, timeout=10, auth=SignedAuth(*_KEYS[url])) as client:
         for k in range(args.event_trials):
             user = f"u{k * 7 + 3}"
             before = client.post("/recommendations", json={"campaignArn": arn, "userId": user}).json()["itemList"]

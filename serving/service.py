@@ -31,9 +31,13 @@ from typing import Annotated, Any
 import bentoml
 from bentoml.validators import ContentType
 
+from recsmith.api.auth import SigV4Middleware, ensure_admin_credentials, platform_verifier
+from recsmith.api.tenancy import require_group, require_request
 from recsmith.campaigns import recommend
 from recsmith.campaigns.filters import warm_filters
 from recsmith.campaigns.holder import ModelHolder
+from recsmith.catalog import ResourceType
+from recsmith.catalog.access_keys import AccessKey
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.platform import Platform
 from recsmith.settings import load_settings
@@ -148,6 +152,7 @@ class CampaignService:
     def __init__(self) -> None:
         # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
         self.platform = worker_platform()
+        ensure_admin_credentials(self.platform.settings)  # the first server to start writes home/credentials
         campaign = self.platform.settings.campaign
         if not campaign:
             raise InvalidInputError("RECSMITH_CAMPAIGN must name the campaign this server serves")
@@ -243,5 +248,22 @@ class CampaignService:
         return _answer(call)
 
 
+def authorize(key: AccessKey, path: str, params: dict[str, Any]) -> None:
+    """A tenant key reaches this server only for its own group: the campaign's, and whatever the body names."""
+    if key.is_admin:
+        return
+    platform = worker_platform()
+    campaign = platform.catalog.get(ResourceType.CAMPAIGN, str(platform.settings.campaign))
+    require_group(key, campaign.dataset_group_arn, campaign.arn)
+    require_request(platform, key, path, params)
+
+
 CampaignService.mount_asgi_app(events_app(worker_platform), path="/")  # type: ignore[attr-defined]
 CampaignService.add_asgi_middleware(AwsErrorShape)
+# every route but the probes is SigV4-signed, against the keys in the catalog (recsmith.api.auth)
+CampaignService.add_asgi_middleware(
+    SigV4Middleware,
+    verifier=platform_verifier(worker_platform),
+    public_paths=frozenset({"/readyz", "/livez", "/healthz"}),
+    authorize=authorize,
+)

@@ -25,6 +25,7 @@ import psutil
 import pytest
 from packaging.requirements import Requirement
 
+from recsmith.api.client import admin_auth
 from tests.conftest import REPO_ROOT
 
 LOCK = REPO_ROOT / "requirements.lock"
@@ -185,10 +186,15 @@ def test_the_built_wheel_serves_a_campaign_outside_the_checkout(tmp_path: Path) 
         answer = None
         while time.monotonic() < deadline and server.poll() is None:
             try:
+                home = tmp_path / "home"
+                credentials = home / "credentials"  # the admin key the server writes at its first start
+                if not credentials.exists():
+                    raise httpx.ConnectError("no credentials yet")
                 response = httpx.post(
                     f"http://127.0.0.1:{port}/recommendations",
                     json={"campaignArn": campaign, "userId": "u0001", "numResults": 3},
                     timeout=5,
+                    auth=admin_auth(home),
                 )
                 if response.status_code == 200:
                     answer = response.json()

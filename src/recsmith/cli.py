@@ -328,6 +328,53 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     return None
 
 
+def _serve(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.api.server import serve
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(
+        json.dumps(
+            {
+                "endpoint": f"http://{args.host}:{args.port}",
+                "credentials": str(platform.settings.resolved_home / "credentials"),
+                "profile": "recsmith",
+            }
+        ),
+        flush=True,
+    )
+    serve(platform.settings, host=args.host, port=args.port, workers=args.workers, log_level=args.log_level)
+    return None
+
+
+def _create_access_key(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.catalog.access_keys import AccessKeyStore
+
+    if bool(args.admin) == bool(args.dataset_group):
+        raise InvalidInputError("pass exactly one of --dataset-group G (a key limited to G) or --admin")
+    group_arn = None
+    if args.dataset_group:
+        from recsmith.arns import is_arn, make_arn, validate_name
+
+        found = platform.catalog.find(ResourceType.DATASET_GROUP, args.dataset_group)
+        if found is not None:
+            group_arn = found.arn
+        elif is_arn(args.dataset_group):
+            group_arn = args.dataset_group
+        else:  # a group the tenant will create itself
+            name = validate_name(args.dataset_group, "dataset group")
+            group_arn = make_arn(platform.settings, ResourceType.DATASET_GROUP, name)
+    store = AccessKeyStore.from_settings(platform.settings)
+    key = store.create(group_arn, description=args.description or "")
+    return {
+        "AccessKey": {
+            "AccessKeyId": key.access_key_id,
+            "SecretAccessKey": key.secret_access_key.get_secret_value(),
+            "DatasetGroupArn": key.dataset_group_arn,
+            "Admin": key.is_admin,
+        }
+    }
+
+
 def _create_filter(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.campaigns.filters import create_filter
 
@@ -609,6 +656,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=3000)
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--workers", type=int, default=1, help="worker processes (each holds the model)")
+    sub = command("serve", _serve, "Serve Personalize's API (control plane, runtime, events) on one endpoint.")
+    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--port", type=int, default=8000)
+    sub.add_argument("--workers", type=int, default=1, help="worker processes (each holds the campaigns' models)")
+    sub.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    sub = command("create-access-key", _create_access_key, "Print a new API access key (SigV4) for a tenant or admin.")
+    scope = sub.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", help="limit the key to it")
+    scope.add_argument("--admin", action="store_true", help="a key that reaches every dataset group")
+    sub.add_argument("--description")
     sub = command("get-recommendations", _get_recommendations, "Recommendations from a campaign.")
     sub.add_argument("--campaign", "--campaign-arn", dest="campaign", required=True)
     who = sub.add_mutually_exclusive_group(required=True)

@@ -11,7 +11,11 @@
     ├── ResourceAlreadyExistsError     a create with a name already taken (HTTP 409)
     ├── ResourceInUseError             a delete or update blocked by a dependant or a state (HTTP 409)
     ├── UnsupportedCapabilityError     a recipe asked for something its type cannot do (HTTP 400)
-    └── TrainingError                  training failed; the solution version ends CREATE FAILED
+    ├── TrainingError                  training failed; the solution version ends CREATE FAILED
+    ├── AuthenticationError            a request without a valid SigV4 signature (HTTP 403; code says why)
+    ├── AccessDeniedError              a key limited to one dataset group asked for another's (HTTP 403)
+    ├── InvalidNextTokenError          a List* nextToken that this server did not issue (HTTP 400)
+    └── PayloadTooLargeError           a request body over the server's limit (HTTP 413)
 
 The names follow Personalize's exception names so that users reading errors see familiar words.
 """
@@ -84,3 +88,38 @@ class UnsupportedCapabilityError(RecsmithError):
 
 class TrainingError(RecsmithError):
     """Training failed; the solution version ends CREATE FAILED with this message as its reason."""
+
+
+class AuthenticationError(RecsmithError):
+    """A request the server cannot attribute to a key: unsigned, mis-signed, expired, or an unknown key.
+
+    ``code`` is AWS's: ``MissingAuthenticationTokenException``, ``InvalidSignatureException``,
+    ``UnrecognizedClientException`` (unknown key) or ``SignatureDoesNotMatch``.
+    """
+
+    http_status = 403
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class AccessDeniedError(RecsmithError):
+    """A valid key asked for a resource outside the dataset group it is limited to."""
+
+    http_status = 403
+    code = "AccessDeniedException"
+
+
+class InvalidNextTokenError(RecsmithError):
+    """A List* ``nextToken`` that this server did not issue for that call."""
+
+    http_status = 400
+    code = "InvalidNextTokenException"
+
+
+class PayloadTooLargeError(RecsmithError):
+    """A request body larger than the server accepts."""
+
+    http_status = 413
+    code = "InvalidInputException"

@@ -109,6 +109,17 @@ class Settings(BaseSettings):
     dvc_remote: str | None = Field(
         default=None, description="DVC remote URL (a folder, s3://...) that push-data-versions pushes to."
     )
+    server_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts access-key secrets in the catalog (Fernet, urlsafe base64 of 32 bytes); "
+        "unset, a key file home/server.key is created at first use (mode 0600).",
+    )
+    api_clock_skew_seconds: int = Field(
+        default=900, ge=1, description="How far a SigV4 request's X-Amz-Date may lie from the server's clock."
+    )
+    api_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body `recsmith serve` reads; larger is a 413."
+    )
     executor: Literal["local", "airflow"] = Field(
         default="local",
         description="What runs jobs (imports, exports, trainings, batch jobs): 'local', a pool of worker processes "

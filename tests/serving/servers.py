@@ -20,6 +20,7 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from recsmith.api.client import SignedAuth, read_credentials
 from recsmith.campaigns.campaigns import create_campaign
 from recsmith.campaigns.server import ENV_PREFIX, settings_env, stop_server, wait_ready
 from recsmith.data.sample import generate_sample
@@ -38,6 +39,15 @@ class TrainedGroup:
     platform: Platform
     trained: dict[str, Any]
     tracking_id: str
+
+
+_HOMES: dict[str, Path] = {}  # campaign server URL -> its home, where it wrote the admin key
+
+
+def signed(url: str, service: str = "personalize") -> SignedAuth:
+    """httpx auth that signs with the admin key of the campaign server at ``url`` (every route is SigV4-signed)."""
+    key_id, secret, region = read_credentials(_HOMES[url] / "credentials")
+    return SignedAuth(key_id, secret, region, service)
 
 
 def free_port() -> int:
@@ -104,8 +114,10 @@ def running_campaign(
             wait_ready(url, timeout=timeout, process=process)
         except Exception as exc:
             raise AssertionError(f"campaign server did not start:\n{log.read_text()[-4000:]}") from exc
+        _HOMES[url] = platform.settings.resolved_home
         yield campaign.arn, url
     finally:
+        _HOMES.pop(url, None)
         stop_server(process)
         platform.catalog.dispose()
         platform.events.dispose()
@@ -115,16 +127,18 @@ def aws_client(url: str, service: str, *, validate: bool = True) -> Any:
     """boto3's ``personalize-runtime`` or ``personalize-events`` client pointed at a campaign server.
 
     No retries, so a refused request fails the test at once; ``validate=False`` turns off botocore's
-    client-side checks, so that the server's own refusal of bad input (0 or 11 events) is what gets tested.
+    client-side checks, so that the server's own refusal of bad input (0 or 11 events) is what gets tested. It
+    signs with the admin key the server wrote at its first start, as a user's client would.
     """
+    key_id, secret, region = read_credentials(_HOMES[url] / "credentials")
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         service,
         endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=validate),
     )

@@ -14,7 +14,7 @@ from recsmith.campaigns.campaigns import update_campaign
 from recsmith.training.registry import promote
 from recsmith.training.solutions import SolutionConfig
 from recsmith.workflow import TrainConfig, train
-from tests.serving.servers import running_campaign, trained_group
+from tests.serving.servers import running_campaign, signed, trained_group
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def test_manual_campaign_stays_pinned_until_update_campaign(tmp_path: Path) -> N
         assert newer["modelVersion"] != first
         setup.platform.configure_mlflow()
         promote(MlflowClient(), setup.trained["modelName"], newer["modelVersion"])
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, timeout=10, auth=signed(url)) as client:
             # many polls later the MANUAL campaign still answers with the version it was created with
             deadline = time.monotonic() + 10 * POLL_SECONDS
             while time.monotonic() < deadline:

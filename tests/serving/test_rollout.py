@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from recsmith.catalog import ResourceType
 from recsmith.platform import Platform
 from recsmith.training.registry import promote
-from tests.serving.servers import aws_client, running_campaign, trained_group
+from tests.serving.servers import aws_client, running_campaign, signed, trained_group
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ class Traffic:
 
     def run(self) -> None:
         deadline = time.monotonic() + MAX_SECONDS
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, auth=signed(self.url)) as client:
             while not self.stop.is_set() and len(self.answers) < MAX_REQUESTS and time.monotonic() < deadline:
                 try:
                     response = client.post(

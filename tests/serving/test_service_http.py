@@ -11,10 +11,11 @@ import pytest
 from botocore.exceptions import ClientError
 from mlflow.tracking import MlflowClient
 
+from recsmith.catalog import ResourceType
 from recsmith.training.registry import promote
 from recsmith.training.solutions import SolutionConfig
 from recsmith.workflow import TrainConfig, train
-from tests.serving.servers import aws_client
+from tests.serving.servers import aws_client, signed
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -32,7 +33,9 @@ def _ids(entries: list[dict[str, Any]]) -> list[str]:
 
 def test_recommendations_over_httpx_name_the_model_version(served: Served) -> None:
     response = httpx.post(
-        f"{served.url}/recommendations", json={"campaignArn": served.campaign_arn, "userId": "u0001", "numResults": 7}
+        f"{served.url}/recommendations",
+        json={"campaignArn": served.campaign_arn, "userId": "u0001", "numResults": 7},
+        auth=signed(served.url),
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -77,6 +80,7 @@ def test_num_results_over_500_is_400(served: Served) -> None:
     response = httpx.post(
         f"{served.url}/recommendations",
         json={"campaignArn": served.campaign_arn, "userId": "u0001", "numResults": 501},
+        auth=signed(served.url),
     )
     assert response.status_code == 400
     assert response.headers["x-amzn-ErrorType"] == "InvalidInputException"
@@ -85,7 +89,9 @@ def test_num_results_over_500_is_400(served: Served) -> None:
 
 def test_unknown_campaign_is_404(served: Served) -> None:
     other = served.campaign_arn.replace("store-live", "nowhere")
-    response = httpx.post(f"{served.url}/recommendations", json={"campaignArn": other, "userId": "u0001"})
+    response = httpx.post(
+        f"{served.url}/recommendations", json={"campaignArn": other, "userId": "u0001"}, auth=signed(served.url)
+    )
     assert response.status_code == 404
     assert response.json()["__type"] == "ResourceNotFoundException"
     runtime = _client(served, "personalize-runtime")
@@ -108,7 +114,9 @@ def test_errors_reach_boto3_as_modeled_exceptions(served: Served) -> None:
 
 def test_request_validation_errors_are_invalid_input(served: Served) -> None:
     response = httpx.post(
-        f"{served.url}/personalize-ranking", json={"campaignArn": served.campaign_arn, "inputList": ["i0001"]}
+        f"{served.url}/personalize-ranking",
+        json={"campaignArn": served.campaign_arn, "inputList": ["i0001"]},
+        auth=signed(served.url),
     )
     assert response.status_code == 400
     assert response.json()["__type"] == "InvalidInputException"
@@ -116,8 +124,9 @@ def test_request_validation_errors_are_invalid_input(served: Served) -> None:
 
 
 def test_swagger_and_openapi_are_served(served: Served) -> None:
-    assert httpx.get(f"{served.url}/").status_code == 200
-    spec = httpx.get(f"{served.url}/docs.json").json()
+    assert httpx.get(f"{served.url}/").status_code == 403  # unsigned
+    assert httpx.get(f"{served.url}/", auth=signed(served.url)).status_code == 200
+    spec = httpx.get(f"{served.url}/docs.json", auth=signed(served.url)).json()
     assert {"/recommendations", "/personalize-ranking"} <= set(spec["paths"])  # /events etc. are mounted routes
     assert httpx.get(f"{served.url}/readyz").status_code == 200
 
@@ -133,7 +142,7 @@ def test_promotion_hot_swaps_without_dropping_a_request(served: Served) -> None:
     stop = threading.Event()
 
     def load() -> None:
-        with httpx.Client(base_url=served.url) as client:
+        with httpx.Client(base_url=served.url, auth=signed(served.url)) as client:
             while not stop.is_set():
                 response = client.post("/recommendations", json={"campaignArn": served.campaign_arn, "userId": "u0009"})
                 statuses.append(response.status_code)
@@ -163,3 +172,30 @@ def test_promotion_hot_swaps_without_dropping_a_request(served: Served) -> None:
         time.sleep(0.1)
         moves = served.platform.catalog.campaign_moves(served.campaign_arn)
     assert (moves[-1].actor, moves[-1].to_version) == expected
+
+
+def test_every_route_is_signed_and_tenant_keys_stay_in_their_group(served: Served) -> None:
+    from recsmith.api.client import SignedAuth
+    from recsmith.catalog.access_keys import AccessKeyStore
+
+    for path in ("/recommendations", "/personalize-ranking", "/events", "/users", "/items"):
+        response = httpx.post(f"{served.url}{path}", json={"campaignArn": served.campaign_arn, "userId": "u0001"})
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["__type"] == "MissingAuthenticationTokenException"
+    store = AccessKeyStore.from_settings(served.platform.settings)
+    own = store.create(served.platform.catalog.get(ResourceType.CAMPAIGN, served.campaign_arn).dataset_group_arn)
+    other = store.create("arn:aws:personalize:us-east-1:000000000000:dataset-group/someone-else")
+    store.dispose()
+    body = {"campaignArn": served.campaign_arn, "userId": "u0001", "numResults": 2}
+    as_own = httpx.post(
+        f"{served.url}/recommendations",
+        json=body,
+        auth=SignedAuth(own.access_key_id, own.secret_access_key.get_secret_value()),
+    )
+    assert as_own.status_code == 200, as_own.text
+    as_other = httpx.post(
+        f"{served.url}/recommendations",
+        json=body,
+        auth=SignedAuth(other.access_key_id, other.secret_access_key.get_secret_value()),
+    )
+    assert as_other.status_code == 403 and as_other.json()["__type"] == "AccessDeniedException"

@@ -20,7 +20,7 @@ from recsmith.catalog import ResourceType
 from recsmith.data.imports import read_current
 from recsmith.data.sample import generate_sample
 from recsmith.workflow import ImportConfig, import_dataset
-from tests.serving.servers import aws_client
+from tests.serving.servers import aws_client, signed
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -144,7 +144,9 @@ def test_every_item_carries_a_true_reason(served: Served, histories: dict[str, s
 
 def _ask(served: Served, **fields: str) -> dict[str, Any]:
     """GetRecommendations over plain HTTP, to read recsmith's ``modelVersion`` (boto3 drops unmodeled fields)."""
-    response = httpx.post(f"{served.url}/recommendations", json={"campaignArn": served.campaign_arn, **fields})
+    response = httpx.post(
+        f"{served.url}/recommendations", json={"campaignArn": served.campaign_arn, **fields}, auth=signed(served.url)
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
