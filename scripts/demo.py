@@ -43,7 +43,9 @@ def _free_port(preferred: int) -> int:
 
 def _show(title: str, payload: Any) -> None:
     print(f"\n== {title}")
-    print(json.dumps(payload, indent=2) if not isinstance(payload, str) else payload, flush=True)
+    # the DAG's results are the workflow's typed (pydantic) results
+    text = json.dumps(payload, indent=2, default=lambda typed: typed.model_dump(mode="json"))
+    print(text if not isinstance(payload, str) else payload, flush=True)
 
 
 def _items(response: dict[str, Any]) -> list[str]:

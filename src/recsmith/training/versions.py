@@ -52,6 +52,8 @@ class Snapshot:
     events_rows: int
     items: pd.DataFrame | None = None
     users: pd.DataFrame | None = None
+    events_count: int = 0
+    """The group's PutEvents count when the snapshot was taken (automatic training compares it)."""
 
     def training_data(self, interactions: pd.DataFrame | None = None) -> InteractionData:
         """What a recipe is fitted on: ``interactions`` (default: all of them) with the group's metadata."""
@@ -80,6 +82,7 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
     bulk = read_current(platform, dataset) if dataset else None
     if bulk is None or dataset is None:
         raise InvalidInputError(f"dataset group {dataset_group_arn} has no imported INTERACTIONS data to train on")
+    events_count = platform.events.count(dataset_group_arn)  # before the read: a later event counts as new
     events = platform.events.events_frame(dataset_group_arn)
     frame = pd.concat([bulk, events], ignore_index=True) if len(events) else bulk
     frame = frame.astype({USER_ID: str, ITEM_ID: str})
@@ -100,6 +103,7 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
         len(events),
         items=training_metadata(platform, dataset_group_arn, DatasetType.ITEMS),
         users=training_metadata(platform, dataset_group_arn, DatasetType.USERS),
+        events_count=events_count,
     )
 
 
@@ -133,7 +137,32 @@ def run_solution_version(platform: Platform, solution_version: str) -> Resource:
     except (RecsmithError, ValueError) as exc:
         logger.exception("training %s failed", version.arn)
         return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=str(exc))
+    except BaseException as exc:
+        # anything else (a bug, MemoryError, the SIGINT with which Airflow stops a task) still raises, but never
+        # leaves the version IN PROGRESS; only a kill -9 skips this, which fail_unfinished_version covers
+        fail_unfinished_version(platform, version.arn, f"training stopped by {type(exc).__name__}: {exc}".rstrip(": "))
+        raise
     return platform.catalog.update(version, status=Status.ACTIVE, attributes=outcome)
+
+
+def fail_unfinished_version(platform: Platform, solution_version: str, reason: str) -> Resource:
+    """Mark a version whose training will not finish CREATE FAILED with ``reason``, with its MLflow run FAILED.
+
+    For the process that trained it being gone (a killed Airflow task: its retry or its clean-up task calls this)
+    or being interrupted. A version that already ended (ACTIVE or CREATE FAILED) is returned unchanged, so two
+    callers racing to record the same death do no harm.
+    """
+    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version)
+    if version.status not in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
+        return version
+    run_id = version.attributes.get("mlflowRunId")
+    if run_id:
+        platform.configure_mlflow()
+        client = MlflowClient()
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="FAILED")
+    logger.warning("solution version %s CREATE FAILED: %s", version.arn, reason)
+    return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=reason)
 
 
 def create_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
@@ -165,6 +194,8 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
     # nested runs (candidates, trials) land in the active experiment, so make it the group's
     mlflow.set_experiment(experiment_id=_experiment_id(platform, group.name))
     with mlflow.start_run(run_name=version.name.replace("/", "-")) as run:
+        # known at once, so that a version whose process is killed can have its run marked FAILED too
+        platform.catalog.update(version, attributes={"mlflowRunId": run.info.run_id})
         mlflow.set_tags(
             {
                 "recsmith.dataset_group": group.name,
@@ -238,6 +269,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
         "modelUri": f"models:/{model_name}/{model_version.version}",
         "dataVersion": snapshot.data_version["id"],
         "dataMd5": snapshot.data_version["md5"],
+        "eventsCount": snapshot.events_count,
         "splitId": split.split_id,
         "trainingHours": (time.time() - started) / 3600.0,
     }
