@@ -76,5 +76,5 @@ def recsmith_pipeline(
         trained.set_retry(num_retries=2)
         evaluated = _with_stores(evaluate(trained=trained.outputs["Output"]))
         promoted = _with_stores(promote(evaluation=evaluated.outputs["Output"]))
-        with dsl.If(promoted.outputs["promoted"] == True):  # noqa: E712 (a KFP condition, compiled to CEL)
-            _with_stores(deploy(promotion=promoted.outputs["promotion"], campaign=campaign, update_mode=update_mode))
+        with dsl.If(promoted.outputs["Output"] == True):  # noqa: E712 (a KFP condition, compiled to CEL)
+            _with_stores(deploy(trained=trained.outputs["Output"], campaign=campaign, update_mode=update_mode))

@@ -12,8 +12,6 @@ same catalog, event store and MLflow.
 
 # No `from __future__ import annotations`: KFP reads the real annotation objects of the component functions.
 
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import Metrics, Model, Output
 
@@ -84,28 +82,27 @@ def evaluate(trained: dict, comparison: Output[Metrics]) -> dict:
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def promote(evaluation: dict) -> NamedTuple("Promoted", [("promoted", bool), ("promotion", dict)]):  # type: ignore[valid-type]  # noqa: F821, UP006
-    """Move ``production`` to the version when the evaluation says it beat production (``Promotion``)."""
-    from collections import namedtuple
-
+def promote(evaluation: dict, decision: Output[Metrics]) -> bool:
+    """Move ``production`` to the version when the evaluation says it beat production; returns whether it moved
+    (a plain boolean, which the pipeline's condition reads), with the ``Promotion`` in ``decision``'s metadata."""
     from recsmith.platform import Platform
     from recsmith.stage_results import Evaluation
     from recsmith.workflow import promote
 
     promotion = promote(Platform.from_env(), Evaluation.model_validate(evaluation))
-    promoted = namedtuple("Promoted", ["promoted", "promotion"])
-    return promoted(promotion.promoted, promotion.model_dump(mode="json", exclude_none=True))
+    decision.log_metric("promoted", float(promotion.promoted))
+    decision.metadata.update(promotion.model_dump(mode="json", exclude_none=True))
+    return promotion.promoted
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def deploy(promotion: dict, campaign: str, update_mode: str) -> dict:
-    """Create (or move) the campaign onto the promoted version (``Deployment``)."""
+def deploy(trained: dict, campaign: str, update_mode: str) -> dict:
+    """Create (or move) the campaign onto the trained version, once promoted (``Deployment``)."""
     from recsmith.platform import Platform
-    from recsmith.stage_results import Promotion
+    from recsmith.stage_results import TrainResult
     from recsmith.workflow import DeployConfig, deploy
 
-    promoted = Promotion.model_validate(promotion)
-    version = promoted.solution_version_arn
+    version = TrainResult.model_validate(trained).solution_version_arn
     config = DeployConfig(campaign=campaign, solution_version_arn=version, update_mode=update_mode)
     return deploy(Platform.from_env(), config).model_dump(mode="json", exclude_none=True)
 

@@ -57,7 +57,8 @@ class AirflowServer:
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        # generous: on a busy 2-core machine the API server shares the CPU with training tasks
+        self.client = httpx.Client(base_url=self.url, timeout=90)
 
     def authenticate(self) -> None:
         """Get a JWT for the REST API as the test user (``POST /auth/token``)."""
@@ -76,7 +77,10 @@ class AirflowServer:
         """The DAG once the DAG processor has parsed it and the scheduler knows when it next runs."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            response = self.client.get(f"/api/v2/dags/{dag_id}")
+            try:
+                response = self.client.get(f"/api/v2/dags/{dag_id}")
+            except httpx.TimeoutException:
+                continue
             if response.status_code == 200:
                 return dict(response.json())
             time.sleep(1)
@@ -92,7 +96,10 @@ class AirflowServer:
         deadline = time.monotonic() + timeout
         state = "unknown"
         while time.monotonic() < deadline:
-            state = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            try:
+                state = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            except httpx.TimeoutException:
+                continue  # a slow answer while tasks hold the CPU; ask again until the deadline
             if state in TERMINAL:
                 return str(state)
             time.sleep(2)
@@ -171,6 +178,9 @@ def airflow_standalone(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1",
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # Airflow's log servers bind every interface (it has no host setting); at least not a fixed port
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         **{key.upper(): value for key, value in (config or {}).items()},
     }
     environment = {
