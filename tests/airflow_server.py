@@ -178,6 +178,8 @@ def airflow_standalone(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1",
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # tasks talk to the API server while training holds the CPU: Airflow's 5 s timeout fails them on 2 cores
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
         # Airflow's log servers bind every interface (it has no host setting); at least not a fixed port
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),

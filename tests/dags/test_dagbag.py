@@ -125,7 +125,11 @@ def test_config_errors_fail_without_retry_and_others_propagate(tmp_path: Path, m
 
 
 def test_train_config_of_the_params() -> None:
+    from orchestration import airflow_tasks
+    from recsmith import workflow
     from recsmith.workflow import train_config
+
+    assert airflow_tasks.AUTOML == workflow.AUTOML  # the trigger form's value is the one the workflow knows
 
     automl = train_config("demo", None, "automl", False)
     assert automl.solution == "demo-automl"

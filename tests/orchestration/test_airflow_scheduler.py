@@ -28,11 +28,25 @@ GROUP = "sched"
 RECSMITH = Path(sys.executable).with_name("recsmith")
 
 
+RETRAIN_CONF = {
+    "dataset_group": GROUP,
+    "recipe": "automl",
+    "perform_hpo": True,
+    "solution_config": {
+        "autoMLConfig": {"recipeList": ["popularity_count", "sims", "next_item_knn"]},
+        "hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"}},
+        "performAutoTraining": False,
+    },
+    "campaign": "sched-campaign",
+}
+AUTO_DAG = "recsmith_auto_training__sched-popular"
+
+
 @dataclass
 class Setup:
     airflow: AirflowServer
     home: Path
-    sample: SampleFiles
+    retrain_run: str
 
     def platform(self) -> Platform:
         return Platform(Settings(home=self.home))
@@ -51,108 +65,46 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, sample_files: SampleFiles) -> Iterator[Setup]:
+    """One server for the module; the retrain run and the automatic training start at once and overlap with the
+    kill test, so the module costs one server start and about the longest of the three."""
     root = tmp_path_factory.mktemp("airflow-scheduler")
     home = root / "recsmith"
-    with airflow_standalone(root / "airflow", env={"RECSMITH_HOME": str(home)}) as airflow:
-        yield Setup(airflow, home, sample_files)
-
-
-def test_retrain_with_automl_and_hpo_succeeds_from_a_rest_trigger(setup: Setup) -> None:
-    airflow = setup.airflow
-    dag = airflow.wait_for_dag("recsmith_retrain")
-    # unpaused when created: a run triggered through the API starts without anyone touching the UI
-    assert dag["is_paused"] is False
-    assert airflow.url.startswith("http://127.0.0.1:") and not airflow.url.endswith(":8080")
-    conf = {
-        "dataset_group": GROUP,
-        "data_location": str(setup.sample.interactions),
-        "schema_file": str(setup.sample.interactions_schema),
-        "recipe": "automl",
-        "perform_hpo": True,
-        "solution_config": {
-            "autoMLConfig": {"recipeList": ["popularity_count", "sims", "next_item_knn"]},
-            "hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"}},
-            "performAutoTraining": False,
-        },
-        "campaign": "sched-campaign",
-    }
-
-    run_id = airflow.trigger("recsmith_retrain", conf)
-    state = airflow.wait_for_run("recsmith_retrain", run_id, timeout=420)
-
-    states = airflow.task_states("recsmith_retrain", run_id)
-    assert state == "success", (states, airflow.task_log("recsmith_retrain", run_id, "train"))
-    assert states == {
-        "import_dataset": "success",
-        "train": "success",
-        "evaluate": "success",
-        "promote": "success",
-        "deploy": "success",
-        "mark_training_failed": "skipped",
-    }
-    # AutoML trained its candidates in worker processes, under Airflow's task runner, on the first try
-    log = airflow.task_log("recsmith_retrain", run_id, "train")
-    assert "training 3 candidates in 2 processes" in log or len(os.sched_getaffinity(0)) < 2
-    (version,) = setup.versions(f"recsmith_retrain/{run_id}/")
-    assert version.status is Status.ACTIVE, version.failure_reason
-    assert set(version.attributes["candidates"]) == {"popularity_count", "sims", "next_item_knn"}
-    assert version.attributes["tunedHPOParams"] is not None
-    promotion = airflow.xcom("recsmith_retrain", run_id, "promote")
-    assert "first version in production" in json.dumps(promotion)
-
-
-def test_automatic_training_of_a_solution_created_with_the_cli_fires_on_schedule(setup: Setup) -> None:
-    airflow = setup.airflow
-    platform = setup.platform()
+    platform = Platform(Settings(home=home))
     try:
         import_dataset(
             platform,
             ImportConfig(
-                dataset_group="auto",
-                data_location=str(setup.sample.interactions),
-                schema_file=str(setup.sample.interactions_schema),
+                dataset_group=GROUP,
+                data_location=str(sample_files.interactions),
+                schema_file=str(sample_files.interactions_schema),
             ),
         )
     finally:
         platform.catalog.dispose()
-    created = subprocess.run(
-        [str(RECSMITH), "create-solution", "--name", "auto-popular", "--dataset-group", "auto"]
-        + ["--recipe", "popularity_count", "--solution-config"]
-        + [json.dumps({"autoTrainingConfig": {"schedulingExpression": "rate(3 days)"}})],
-        env={**os.environ, "RECSMITH_HOME": str(setup.home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
-
-    dag_id = "recsmith_auto_training__auto-popular"
-    dag = airflow.wait_for_dag(dag_id)
-
-    # the schedule as the UI shows it, from the solution's schedulingExpression
-    assert dag["is_paused"] is False
-    assert dag["timetable_summary"] == "3 days, 0:00:00"
-    assert "auto-popular" in dag["description"] and "rate(3 days)" in dag["description"]
-    deadline = time.monotonic() + 300
-    runs: list[dict] = []
-    while time.monotonic() < deadline:
-        runs = airflow.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]
-        if runs and runs[0]["state"] in ("success", "failed"):
-            break
-        time.sleep(2)
-    (run,) = runs
-    assert run["run_type"] == "scheduled", run
-    states = airflow.task_states(dag_id, run["dag_run_id"])
-    assert run["state"] == "success", (states, airflow.task_log(dag_id, run["dag_run_id"], "train"))
-    assert states["check_new_data"] == states["train"] == states["promote"] == "success"
-    (version,) = setup.versions(f"{dag_id}/{run['dag_run_id']}/")
-    assert version.status is Status.ACTIVE and version.attributes["trainingType"] == "AUTOMATIC"
-    # the next run is three days after this one
-    dag = airflow.api("GET", f"/dags/{dag_id}/details")
-    assert dag["next_dagrun_run_after"] is not None
+    with airflow_standalone(root / "airflow", env={"RECSMITH_HOME": str(home)}) as airflow:
+        dag = airflow.wait_for_dag("recsmith_retrain")
+        # unpaused when created: a run triggered through the API starts without anyone touching the UI
+        assert dag["is_paused"] is False
+        conf = {
+            **RETRAIN_CONF,
+            "data_location": str(sample_files.interactions),
+            "schema_file": str(sample_files.interactions_schema),
+        }
+        retrain_run = airflow.trigger("recsmith_retrain", conf)
+        created = subprocess.run(
+            [str(RECSMITH), "create-solution", "--name", "sched-popular", "--dataset-group", GROUP]
+            + ["--recipe", "popularity_count", "--solution-config"]
+            + [json.dumps({"autoTrainingConfig": {"schedulingExpression": "rate(3 days)"}})],
+            env={**os.environ, "RECSMITH_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert created.returncode == 0, created.stderr
+        yield Setup(airflow, home, retrain_run)
 
 
-def _wait_for_training(setup: Setup, prefix: str, known: set[str], timeout: float = 180) -> Resource:
+def _wait_for_training(setup: Setup, prefix: str, known: set[str], timeout: float = 600) -> Resource:
     """A version of ``prefix`` not seen before, once it is IN PROGRESS with its training process recorded."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -181,7 +133,7 @@ def test_a_training_task_killed_on_every_try_leaves_create_failed_versions_never
         os.kill(version.attributes["trainingProcess"]["pid"], signal.SIGKILL)  # as the OOM killer does
         killed.add(version.arn)
 
-    state = airflow.wait_for_run("recsmith_train", run_id, timeout=180)
+    state = airflow.wait_for_run("recsmith_train", run_id, timeout=600)
 
     assert state == "failed"
     states = airflow.task_states("recsmith_train", run_id)
@@ -203,3 +155,60 @@ def test_a_training_task_killed_on_every_try_leaves_create_failed_versions_never
             assert client.get_run(version.attributes["mlflowRunId"]).info.status == "FAILED"
     finally:
         platform.catalog.dispose()
+
+
+def test_retrain_with_automl_and_hpo_succeeds_from_a_rest_trigger(setup: Setup) -> None:
+    airflow, run_id = setup.airflow, setup.retrain_run
+    assert airflow.url.startswith("http://127.0.0.1:") and not airflow.url.endswith(":8080")
+
+    state = airflow.wait_for_run("recsmith_retrain", run_id, timeout=900)
+
+    states = airflow.task_states("recsmith_retrain", run_id)
+    assert state == "success", (states, airflow.task_log("recsmith_retrain", run_id, "train"))
+    assert states == {
+        "import_dataset": "success",
+        "train": "success",
+        "evaluate": "success",
+        "promote": "success",
+        "deploy": "success",
+        "mark_training_failed": "skipped",
+    }
+    # AutoML trained its candidates in worker processes, under Airflow's task runner, on the first try
+    log = airflow.task_log("recsmith_retrain", run_id, "train")
+    assert "training 3 candidates in 2 processes" in log or len(os.sched_getaffinity(0)) < 2
+    (version,) = setup.versions(f"recsmith_retrain/{run_id}/")
+    assert version.status is Status.ACTIVE, version.failure_reason
+    assert set(version.attributes["candidates"]) == {"popularity_count", "sims", "next_item_knn"}
+    assert version.attributes["tunedHPOParams"] is not None
+    promotion = airflow.xcom("recsmith_retrain", run_id, "promote")
+    assert "first version in production" in json.dumps(promotion)
+
+
+def test_automatic_training_of_a_solution_created_with_the_cli_fires_on_schedule(setup: Setup) -> None:
+    airflow = setup.airflow
+    dag_id = AUTO_DAG
+    dag = airflow.wait_for_dag(dag_id)
+
+    # the schedule as the UI shows it, from the solution's schedulingExpression
+    assert dag["is_paused"] is False
+    assert dag["timetable_summary"] == "3 days, 0:00:00"
+    assert "sched-popular" in dag["description"] and "rate(3 days)" in dag["description"]
+    deadline = time.monotonic() + 900
+    runs: list[dict] = []
+    while time.monotonic() < deadline:
+        runs = airflow.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            break
+        time.sleep(2)
+    (run,) = runs
+    assert run["run_type"] == "scheduled", run
+    states = airflow.task_states(dag_id, run["dag_run_id"])
+    assert run["state"] == "success", (states, airflow.task_log(dag_id, run["dag_run_id"], "train"))
+    assert states["check_new_data"] == states["train"] == states["promote"] == "success"
+    (version,) = setup.versions(f"{dag_id}/{run['dag_run_id']}/")
+    assert version.status is Status.ACTIVE and version.attributes["trainingType"] == "AUTOMATIC"
+    # the next run is three days after this one
+    dag = airflow.api("GET", f"/dags/{dag_id}/details")
+    assert dag["next_dagrun_run_after"] is not None
+
+
