@@ -22,7 +22,8 @@ from recsmith.settings import Settings
 from recsmith.workflow import ImportConfig, import_dataset
 from tests.airflow_server import AirflowServer, airflow_standalone
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+# every wait below is bounded; the module's server start counts towards its first test's time
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(1800)]
 
 GROUP = "sched"
 RECSMITH = Path(sys.executable).with_name("recsmith")
