@@ -109,11 +109,10 @@ def deploy(trained: dict, campaign: str, update_mode: str) -> dict:
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def mark_training_failed(run_id: str) -> list:
-    """At the end of every run: versions this run's training left unfinished (its pod killed, e.g. out of
-    memory) become CREATE FAILED; a run whose training ended leaves nothing to do."""
+    """At the end of every run: versions this run's training left unfinished with its process gone become
+    CREATE FAILED; a run whose training ended leaves nothing to do. (Across pods, a process of another host
+    counts as alive: the version is then ended when its process is found gone, by the job lifecycle.)"""
     from recsmith.platform import Platform
     from recsmith.workflow import fail_unfinished_training
 
-    key = f"kfp/{run_id}/train"
-    reason = f"the pipeline step {key} ended before the training finished (its pod was killed or evicted)"
-    return fail_unfinished_training(Platform.from_env(), key, reason)
+    return fail_unfinished_training(Platform.from_env(), f"kfp/{run_id}/train")

@@ -182,9 +182,4 @@ def mark_training_failed(training_task_id: str, ti: Any = None) -> list[str]:
 
     key = task_key(ti, training_task_id)
     with stage() as platform:
-        return fail_unfinished_training(
-            platform,
-            key,
-            f"the last try of Airflow task {key} ended before the training finished (the process was killed: "
-            "out of memory, or by an operator); see the task's log in Airflow",
-        )
+        return fail_unfinished_training(platform, key)

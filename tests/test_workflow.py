@@ -103,7 +103,7 @@ def test_a_killed_training_is_failed_by_its_retry_or_its_clean_up_never_left_in_
         )
     )
 
-    def killed_try() -> str:
+    def killed_try() -> tuple[str, int]:
         """Run a try in its own process and kill -9 it mid-training, as the out-of-memory killer would."""
         known = {v.arn for v in platform.catalog.list(ResourceType.SOLUTION_VERSION)}
         env = {**os.environ, "RECSMITH_HOME": str(platform.settings.home)}
@@ -121,7 +121,7 @@ def test_a_killed_training_is_failed_by_its_retry_or_its_clean_up_never_left_in_
                     assert fresh[0].attributes["trainingProcess"]["pid"] == process.pid
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
-                    return fresh[0].arn
+                    return fresh[0].arn, process.pid
                 assert process.poll() is None, "the try ended before it could be killed"
                 time.sleep(0.2)
             raise AssertionError("the try never started training")
@@ -130,22 +130,25 @@ def test_a_killed_training_is_failed_by_its_retry_or_its_clean_up_never_left_in_
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
-    first = killed_try()
+    first, first_pid = killed_try()
+    # as the catalog holds it (a describe would end it: its process is gone)
     assert platform.catalog.get(ResourceType.SOLUTION_VERSION, first).status is Status.CREATE_IN_PROGRESS
-    second = killed_try()
+    second, second_pid = killed_try()
 
     # the second try found the first one's version unfinished and failed it before training its own
     failed = platform.catalog.get(ResourceType.SOLUTION_VERSION, first)
     assert failed.status is Status.CREATE_FAILED
-    assert failed.failure_reason == "the try of task k that trained it ended before it finished"
+    assert f"its process (pid {first_pid} on " in str(failed.failure_reason)
+    assert "ended before it finished (killed, out of memory" in str(failed.failure_reason)
     platform.configure_mlflow()
     assert MlflowClient().get_run(failed.attributes["mlflowRunId"]).info.status == "FAILED"
 
     # no try is left: the orchestrator's clean-up fails the last one
-    assert fail_unfinished_training(platform, "k", "the last try was killed") == [second]
+    assert fail_unfinished_training(platform, "k") == [second]
     last = platform.catalog.get(ResourceType.SOLUTION_VERSION, second)
-    assert (last.status, last.failure_reason) == (Status.CREATE_FAILED, "the last try was killed")
-    assert fail_unfinished_training(platform, "k", "again") == []
+    assert last.status is Status.CREATE_FAILED and f"(pid {second_pid} on " in str(last.failure_reason)
+    assert MlflowClient().get_run(last.attributes["mlflowRunId"]).info.status == "FAILED"
+    assert fail_unfinished_training(platform, "k") == []
     statuses = [v.status for v in platform.catalog.list(ResourceType.SOLUTION_VERSION)]
     assert statuses == [Status.CREATE_FAILED, Status.CREATE_FAILED]
 

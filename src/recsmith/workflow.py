@@ -29,6 +29,7 @@ from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.data.datasets import create_dataset, create_dataset_group, create_schema
 from recsmith.data.imports import create_dataset_import_job
 from recsmith.errors import InvalidInputError, TrainingError
+from recsmith.jobs.lifecycle import refresh_job
 from recsmith.platform import Platform
 from recsmith.stage_results import Deployment, Evaluation, ImportResult, NewDataCheck, Promotion, TrainResult
 from recsmith.training import registry
@@ -43,6 +44,7 @@ from recsmith.training.versions import fail_unfinished_version, run_solution_ver
 
 logger = logging.getLogger(__name__)
 
+_IN_FLIGHT = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -166,10 +168,7 @@ def train(
         if finished:
             logger.info("an earlier try of %s trained %s; reusing it", task_key, finished[-1].arn)
             return _trained(finished[-1])
-        for version in earlier:
-            fail_unfinished_version(
-                platform, version.arn, f"the try of task {task_key} that trained it ended before it finished"
-            )
+        _end_unfinished(platform, earlier, f"an earlier try of task {task_key} ended before it finished")
     version = start_solution_version(platform, solution.arn)
     # which process trains it: where an operator looks (and what to kill) when a training hangs
     process = {"host": socket.gethostname(), "pid": os.getpid()}
@@ -182,19 +181,32 @@ def train(
     return _trained(version)
 
 
-def fail_unfinished_training(platform: Platform, task_key: str, reason: str) -> list[str]:
-    """Mark CREATE FAILED every version the task ``task_key`` left unfinished; returns their ARNs.
+def fail_unfinished_training(platform: Platform, task_key: str) -> list[str]:
+    """End CREATE FAILED every version the task ``task_key`` left unfinished; returns their ARNs.
 
-    For the orchestrator's clean-up after a training task that will not be retried: a try killed with
-    SIGKILL (out of memory, an operator) runs no code of its own, so its version would otherwise stay IN
-    PROGRESS for good.
+    For the orchestrator's clean-up once the training task is over for good (its last try failed or was killed):
+    a try killed with SIGKILL (out of memory, an operator) runs no code of its own, so its version would stay IN
+    PROGRESS. Call it only when no try of the task runs any more.
     """
-    failed = []
-    for version in platform.catalog.list(ResourceType.SOLUTION_VERSION, where={"taskKey": task_key}):
-        if version.status in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
+    versions = platform.catalog.list(ResourceType.SOLUTION_VERSION, where={"taskKey": task_key})
+    return _end_unfinished(platform, versions, f"the last try of task {task_key} ended before it finished")
+
+
+def _end_unfinished(platform: Platform, versions: list[Resource], reason: str) -> list[str]:
+    """End the versions still in flight of tries the orchestrator says are over; their ARNs.
+
+    The job lifecycle ends one whose process it sees gone, naming that process, and removes what it wrote; a
+    process it cannot see (another host: a Celery worker, a KFP pod) counts as alive there, so the orchestrator's
+    word decides: the version is failed with ``reason``, and what it wrote removed the same way.
+    """
+    ended = []
+    for version in versions:
+        if version.status not in _IN_FLIGHT:
+            continue
+        if refresh_job(platform, version).status in _IN_FLIGHT:
             fail_unfinished_version(platform, version.arn, reason)
-            failed.append(version.arn)
-    return failed
+        ended.append(version.arn)
+    return ended
 
 
 def _trained(version: Resource) -> TrainResult:

@@ -148,21 +148,20 @@ def run_solution_version(platform: Platform, solution_version: str) -> Resource:
 
 
 def fail_unfinished_version(platform: Platform, solution_version: str, reason: str) -> Resource:
-    """Mark a version whose training will not finish CREATE FAILED with ``reason``, with its MLflow run FAILED.
+    """Mark a version this process was training CREATE FAILED with ``reason`` after an interrupt, removing what
+    the training wrote (:func:`discard_solution_version`). A version that already ended is returned unchanged.
 
-    For the process that trained it being gone (a killed Airflow task: its retry or its clean-up task calls this)
-    or being interrupted. A version that already ended (ACTIVE or CREATE FAILED) is returned unchanged, so two
-    callers racing to record the same death do no harm.
+    A version whose process died (kill -9, out of memory) is ended by the job lifecycle instead
+    (:func:`recsmith.jobs.lifecycle.refresh_job`), which knows its process is gone.
     """
     version = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version)
     if version.status not in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
         return version
-    run_id = version.attributes.get("mlflowRunId")
-    if run_id:
-        platform.configure_mlflow()
-        client = MlflowClient()
-        if client.get_run(run_id).info.status == "RUNNING":
-            client.set_terminated(run_id, status="FAILED")
+    try:
+        discard_solution_version(platform, version)
+    except Exception as exc:  # noqa: BLE001 - a failed clean-up must not leave the version IN PROGRESS
+        logger.exception("could not remove what %s left", version.arn)
+        reason = f"{reason}; removing what it wrote failed: {exc}"
     logger.warning("solution version %s CREATE FAILED: %s", version.arn, reason)
     return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=reason)
 
@@ -219,8 +218,6 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
     # nested runs (candidates, trials) land in the active experiment, so make it the group's
     mlflow.set_experiment(experiment_id=_experiment_id(platform, group.name))
     with mlflow.start_run(run_name=version.name.replace("/", "-")) as run:
-        # known at once, so that a version whose process is killed can have its run marked FAILED too
-        platform.catalog.update(version, attributes={"mlflowRunId": run.info.run_id})
         mlflow.set_tags(
             {
                 "recsmith.dataset_group": group.name,
@@ -231,6 +228,9 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 "recsmith.split_id": split.split_id,
             }
         )
+        # known at once (after the tags discard_solution_version finds it by), for whoever looks at a version
+        # that is still training or whose process was killed
+        platform.catalog.update(version, attributes={"mlflowRunId": run.info.run_id})
         mlflow.log_params(
             {
                 "perform_automl": config.perform_automl,
