@@ -180,6 +180,9 @@ def airflow_standalone(
         "AIRFLOW__CORE__PARALLELISM": "4",
         # tasks talk to the API server while training holds the CPU: Airflow's 5 s timeout fails them on 2 cores
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+        # parsing a DAG file imports pandas (through the recipe ids): past Airflow's 30 s on an overloaded machine
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
         # Airflow's log servers bind every interface (it has no host setting); at least not a fixed port
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
