@@ -126,6 +126,7 @@ def test_a_training_task_killed_on_every_try_leaves_create_failed_versions_never
         # long enough to be killed mid-training on any machine
         "solution_config": {"algorithmHyperParameters": {"epochs": 200}, "performAutoTraining": False},
     }
+    airflow.wait_for_dag("recsmith_train")
     run_id = airflow.trigger("recsmith_train", conf)
     prefix = f"recsmith_train/{run_id}/train"
     killed: set[str] = set()
