@@ -6,7 +6,8 @@ Reusable: ``with airflow_standalone(tmp, env={"RECSMITH_HOME": ...}) as airflow:
 with a REST client authenticated as a real user (the simple auth manager, a password this helper writes), and
 helpers to trigger a DAG and wait for its run. The server listens on 127.0.0.1 on a free, non-default port, and
 its tasks reach the execution API at that port (``[core] execution_api_server_url``); it runs in its own process
-group, stopped by group (SIGTERM, then SIGKILL), so nothing outlives the ``with``. Every wait is bounded.
+group, stopped by group (SIGTERM, then SIGKILL), so nothing outlives the ``with``. Every wait is bounded. Its
+metadata database is a fresh PostgreSQL database where ``RECSMITH_TEST_POSTGRES_URL`` is set (CI), else SQLite.
 
 Airflow reads settings from the environment of ``airflow standalone``; pass recsmith's (``RECSMITH_HOME`` and
 others) in ``env``: the DAG processor and every task inherit them.
@@ -142,6 +143,31 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def metadata_database(home: Path) -> Iterator[str]:
+    """Airflow's metadata database: a fresh PostgreSQL database where ``RECSMITH_TEST_POSTGRES_URL`` names a
+    server (CI), dropped afterwards; otherwise SQLite under ``home``. With SQLite the scheduler, the API server,
+    the DAG processor and every task write one file, and on a busy machine a trigger can fail with "database is
+    locked" (seen: a POST of a run answered 500)."""
+    base = os.environ.get("RECSMITH_TEST_POSTGRES_URL")
+    if not base:
+        yield f"sqlite:///{home / 'airflow.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"airflow_test_{secrets.token_hex(5)}"
+    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(str(admin.url)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
 def airflow_standalone(
     root: Path,
     env: Mapping[str, str] | None = None,
@@ -152,12 +178,25 @@ def airflow_standalone(
     """Start ``airflow standalone`` under ``root`` (its home, SQLite database and log) and stop it afterwards.
 
     ``config`` adds ``AIRFLOW__SECTION__KEY`` settings; the defaults here re-parse DAG files every 5 s (a DAG
-    generated from new catalog entries shows up quickly) and retry a task after 1 s.
+    generated from new catalog entries shows up quickly) and retry a task after 1 s. The metadata database is
+    :func:`metadata_database`'s.
     """
-    from orchestration.airflow_local import DAGS_FOLDER
-
     home = root.resolve()
     home.mkdir(parents=True, exist_ok=True)
+    with metadata_database(home) as database_url:
+        yield from _standalone(home, database_url, env, dags_folder, startup_timeout, config)
+
+
+def _standalone(
+    home: Path,
+    database_url: str,
+    env: Mapping[str, str] | None,
+    dags_folder: Path | None,
+    startup_timeout: float,
+    config: Mapping[str, str] | None,
+) -> Iterator[AirflowServer]:
+    from orchestration.airflow_local import DAGS_FOLDER
+
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     username, password = "recsmith-test", secrets.token_urlsafe(16)
@@ -167,7 +206,9 @@ def airflow_standalone(
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+        # psycopg 3 is both; Airflow would otherwise look for asyncpg, which is not installed
+        **({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": database_url} if "postgresql" in database_url else {}),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
