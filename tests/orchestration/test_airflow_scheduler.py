@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.data.sample import SampleFiles
@@ -80,6 +81,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory, sample_files: SampleFiles) -
                 schema_file=str(sample_files.interactions_schema),
             ),
         )
+        # the embedded MLflow store migrates its SQLite tables on first use; three trainings starting at once on
+        # a fresh store race there ("table _alembic_tmp_experiments already exists") and break it for good, so
+        # it is created once first, as `make demo` or a tracking server has it before Airflow trains anything
+        platform.configure_mlflow()
+        MlflowClient().search_experiments()
     finally:
         platform.catalog.dispose()
     with airflow_standalone(root / "airflow", env={"RECSMITH_HOME": str(home)}) as airflow:
@@ -153,8 +159,6 @@ def test_a_training_task_killed_on_every_try_leaves_create_failed_versions_never
     platform = setup.platform()
     try:
         platform.configure_mlflow()
-        from mlflow.tracking import MlflowClient
-
         client = MlflowClient()
         for version in versions:
             assert client.get_run(version.attributes["mlflowRunId"]).info.status == "FAILED"
