@@ -20,7 +20,7 @@ MLFLOW_PORT ?= 5000
 AIRFLOW_PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: help install lock demo test lint pipelines mlflow-ui airflow-ui clean
+.PHONY: help install lock demo test lint pipelines pipeline-local mlflow-ui airflow-ui clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,12 +64,21 @@ lint: install ## ruff and mypy
 pipelines: install ## compile the Kubeflow pipeline to components/recsmith_pipeline.yaml
 	$(PY) -m components.compile
 
+pipeline-local: install ## run the Kubeflow pipeline here with kfp.local on the demo's sample (stores: RECSMITH_HOME)
+	$(PY) -m components.run_local
+
 mlflow-ui: install ## open the MLflow UI on the store the demo wrote
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(RECSMITH_HOME)/mlflow.db --port $(MLFLOW_PORT)
 
-airflow-ui: install ## run `airflow standalone` on the DAGs and the store the demo wrote
+# 127.0.0.1 only; tasks reach the execution API on the same port (Airflow's default address is port 8080)
+airflow-ui: install ## run `airflow standalone` on 127.0.0.1:$(AIRFLOW_PORT) over the DAGs and the demo's stores
+	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user admin, password in" \
+		"$(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated (written at the first start)"
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY=30 AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=30 \
 	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sqlite:///$(AIRFLOW_HOME)/airflow.db \
 	$(VENV)/bin/airflow standalone
 

@@ -85,7 +85,7 @@ def build(home: Path) -> dict[str, str]:
         platform,
         TrainConfig(dataset_group="bench", solution="bench-sims", solution_config=SolutionConfig(recipe="sims")),
     )
-    campaign = create_campaign(platform, "bench-live", solution_version=trained["solutionVersionArn"])
+    campaign = create_campaign(platform, "bench-live", solution_version=trained.solution_version_arn)
     built = {"campaignArn": campaign.arn, "users": "300"}
     state.write_text(json.dumps(built))
     return built

@@ -175,7 +175,7 @@ def main() -> None:
     )
     tracking_id = create_event_tracker(platform, f"bench-{uuid.uuid4().hex[:6]}", "bench").attributes["trackingId"]
     campaign = create_campaign(
-        platform, "bench-live", solution_version=trained["solutionVersionArn"], update_mode="MANUAL"
+        platform, "bench-live", solution_version=trained.solution_version_arn, update_mode="MANUAL"
     )
     group = platform.catalog.get(ResourceType.DATASET_GROUP, "bench").arn
 

@@ -80,7 +80,7 @@ def main() -> None:
     )
     print(f"trained sims in {time.perf_counter() - started:.1f} s")
     tracker = create_event_tracker(platform, "bench-tracker", "bench")
-    campaign = create_campaign(platform, "bench-live", solution_version=trained["solutionVersionArn"])
+    campaign = create_campaign(platform, "bench-live", solution_version=trained.solution_version_arn)
     holder = ModelHolder(platform, campaign.arn)
     holder.refresh()
     group = campaign.dataset_group_arn

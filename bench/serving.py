@@ -103,8 +103,8 @@ def build(home: Path, users: int, items: int, per_user: int) -> dict[str, str]:
     )
     print(f"training: {time.perf_counter() - started:.0f}s", flush=True)
     platform.configure_mlflow()
-    promote(MlflowClient(), trained["modelName"], trained["modelVersion"])
-    campaign = create_campaign(platform, CAMPAIGN, solution_version=trained["solutionVersionArn"], update_mode="AUTO")
+    promote(MlflowClient(), trained.model_name, trained.model_version)
+    campaign = create_campaign(platform, CAMPAIGN, solution_version=trained.solution_version_arn, update_mode="AUTO")
     tracker = create_event_tracker(platform, f"{GROUP}-tracker", GROUP)
     filt = create_filter(platform, FILTER, GROUP, 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("purchase")')
     built = {

@@ -1,9 +1,13 @@
 """One lightweight KFP component per workflow stage; each calls the ``recsmith.workflow`` function of its name.
 
-Configs travel as JSON strings of the same pydantic models the Airflow DAGs and the CLI build (``ImportConfig``,
-``TrainConfig``, ``DeployConfig``); they are small, and the data itself stays where the platform keeps it.
-Every component opens the platform the ``RECSMITH_*`` environment of its container describes, so the image
-(``infra/Dockerfile``) and the pipeline's environment decide where the catalog and MLflow live.
+Inputs are typed parameters (strings, booleans, the solutionConfig object), the same fields as the Airflow
+trigger form. Between components travel the stages' typed results (:mod:`recsmith.stage_results`) as JSON
+objects (without their empty fields: KFP's parameter values cannot hold a null), validated back into their
+pydantic class by the next component; the data itself stays where the platform keeps it.
+
+Every component opens the platform the ``RECSMITH_*`` environment of its container describes: the pipeline
+(:mod:`components.pipeline`) sets it from a Kubernetes secret and config map, so that every step's pod reaches the
+same catalog, event store and MLflow.
 """
 
 # No `from __future__ import annotations`: KFP reads the real annotation objects of the component functions.
@@ -16,98 +20,99 @@ IMAGE = "recsmith-python:latest"
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def import_dataset(config: str) -> dict:
-    """Import a file into a dataset (``ImportConfig`` JSON); returns the job ARN and the data version."""
+def import_dataset(dataset_group: str, data_location: str, schema_file: str) -> dict:
+    """Import a file into the group's INTERACTIONS dataset; returns the ``ImportResult``."""
     from recsmith.platform import Platform
     from recsmith.workflow import ImportConfig, import_dataset
 
-    return import_dataset(Platform.from_env(), ImportConfig.model_validate_json(config))
+    config = ImportConfig(dataset_group=dataset_group, data_location=data_location, schema_file=schema_file)
+    return import_dataset(Platform.from_env(), config).model_dump(mode="json", exclude_none=True)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def automl_candidates(config: str) -> list:
-    """The ``TrainConfig`` JSON of each candidate recipe of ``config``, as its own solution ``<solution>-<recipe>``."""
-    from recsmith.training.solutions import SolutionConfig
-    from recsmith.workflow import TrainConfig
-
-    base = TrainConfig.model_validate_json(config)
-    solution = base.solution_config.model_dump()
-    return [
-        TrainConfig(
-            dataset_group=base.dataset_group,
-            solution=f"{base.solution}-{recipe}",
-            solution_config=SolutionConfig(**{**solution, "perform_automl": False, "recipe": recipe}),
-        ).model_dump_json()
-        for recipe in base.solution_config.candidates()
-    ]
-
-
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
-def train(config: str, metrics: Output[Metrics], model: Output[Model]) -> str:
-    """Train a new solution version (``TrainConfig`` JSON); returns its ARN, logs its test metrics and model."""
+def train(
+    imported: dict,
+    solution: str,
+    recipe: str,
+    perform_hpo: bool,
+    solution_config: dict,
+    run_id: str,
+    metrics: Output[Metrics],
+    model: Output[Model],
+) -> dict:
+    """Train a new solution version (AutoML trains its candidates here, in worker processes); returns the
+    ``TrainResult``, logs its test metrics and the registered model. ``run_id`` keys the version to this pipeline
+    run, so a retry of the step reuses what an earlier try finished and fails what it left unfinished."""
     from recsmith.platform import Platform
-    from recsmith.workflow import TrainConfig, train
+    from recsmith.stage_results import ImportResult
+    from recsmith.workflow import train, train_config
 
-    result = train(Platform.from_env(), TrainConfig.model_validate_json(config))
-    for name, value in result["metrics"].items():
+    group = ImportResult.model_validate(imported).dataset_group
+    config = train_config(group, solution or None, recipe, perform_hpo, solution_config)
+    result = train(Platform.from_env(), config, task_key=f"kfp/{run_id}/train")
+    for name, value in result.metrics.items():
         metrics.log_metric(name, float(value))
-    model_uri = f"models:/{result['modelName']}/{result['modelVersion']}"
+    model_uri = f"models:/{result.model_name}/{result.model_version}"
     with open(model.path, "w") as handle:
         handle.write(model_uri + "\n")
     model.metadata.update(
         {
-            "modelName": result["modelName"],
-            "modelVersion": result["modelVersion"],
+            "modelName": result.model_name,
+            "modelVersion": result.model_version,
             "modelUri": model_uri,
-            "solutionVersionArn": result["solutionVersionArn"],
-            "recipe": result["recipe"],
+            "solutionVersionArn": result.solution_version_arn,
+            "recipe": result.recipe,
         }
     )
-    return result["solutionVersionArn"]
+    return result.model_dump(mode="json", exclude_none=True)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def evaluate(solution_version_arn: str) -> dict:
-    """Compare the version with the one in production on the solution's objective metric."""
+def evaluate(trained: dict, comparison: Output[Metrics]) -> dict:
+    """Compare the version with the one in production on the solution's objective metric (``Evaluation``)."""
     from recsmith.platform import Platform
+    from recsmith.stage_results import TrainResult
     from recsmith.workflow import evaluate
 
-    return evaluate(Platform.from_env(), solution_version_arn)
+    evaluation = evaluate(Platform.from_env(), TrainResult.model_validate(trained))
+    comparison.log_metric(evaluation.objective, evaluation.value)
+    if evaluation.production_value is not None:
+        comparison.log_metric(f"production.{evaluation.objective}", evaluation.production_value)
+    return evaluation.model_dump(mode="json", exclude_none=True)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def register(solution_version_arn: str) -> dict:
-    """Mark the version as its registered model's ``staging`` candidate."""
+def promote(evaluation: dict, decision: Output[Metrics]) -> bool:
+    """Move ``production`` to the version when the evaluation says it beat production; returns whether it moved
+    (a plain boolean, which the pipeline's condition reads), with the ``Promotion`` in ``decision``'s metadata."""
     from recsmith.platform import Platform
-    from recsmith.workflow import register
+    from recsmith.stage_results import Evaluation
+    from recsmith.workflow import promote
 
-    return register(Platform.from_env(), solution_version_arn)
+    promotion = promote(Platform.from_env(), Evaluation.model_validate(evaluation))
+    decision.log_metric("promoted", float(promotion.promoted))
+    decision.metadata.update(promotion.model_dump(mode="json", exclude_none=True))
+    return promotion.promoted
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def promote(solution_version_arn: str, comparison: Output[Metrics]) -> bool:
-    """Move ``production`` to the version when it beats the one in production (``promote_if_better``).
-
-    Returns whether it moved; ``comparison`` holds the objective values compared.
-    """
+def deploy(trained: dict, campaign: str, update_mode: str) -> dict:
+    """Create (or move) the campaign onto the trained version, once promoted (``Deployment``)."""
     from recsmith.platform import Platform
-    from recsmith.workflow import promote_if_better
-
-    verdict = promote_if_better(Platform.from_env(), solution_version_arn)
-    comparison.log_metric(verdict["objective"], float(verdict["value"]))
-    if verdict["productionValue"] is not None:
-        comparison.log_metric(f"production.{verdict['objective']}", float(verdict["productionValue"]))
-    comparison.log_metric("promoted", float(verdict["promoted"]))
-    return bool(verdict["promoted"])
-
-
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
-def deploy(config: str, solution_version_arn: str) -> dict:
-    """Create (or move) the campaign of ``config`` (``DeployConfig`` JSON without the version) onto the version."""
-    import json
-
-    from recsmith.platform import Platform
+    from recsmith.stage_results import TrainResult
     from recsmith.workflow import DeployConfig, deploy
 
-    values = {**json.loads(config), "solution_version_arn": solution_version_arn}
-    return deploy(Platform.from_env(), DeployConfig(**values))
+    version = TrainResult.model_validate(trained).solution_version_arn
+    config = DeployConfig(campaign=campaign, solution_version_arn=version, update_mode=update_mode)
+    return deploy(Platform.from_env(), config).model_dump(mode="json", exclude_none=True)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def mark_training_failed(run_id: str) -> list:
+    """At the end of every run: versions this run's training left unfinished with its process gone become
+    CREATE FAILED; a run whose training ended leaves nothing to do. (Across pods, a process of another host
+    counts as alive: the version is then ended when its process is found gone, by the job lifecycle.)"""
+    from recsmith.platform import Platform
+    from recsmith.workflow import fail_unfinished_training
+
+    return fail_unfinished_training(Platform.from_env(), f"kfp/{run_id}/train")

@@ -8,14 +8,14 @@ The call is `recsmith.workflow.deploy`.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from orchestration.airflow_shared import params
+from orchestration.airflow_tasks import DEFAULT_ARGS, params
+from recsmith.stage_results import Deployment
 
 
 @dag(
@@ -24,21 +24,23 @@ from orchestration.airflow_shared import params
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,
     tags=["recsmith"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args=DEFAULT_ARGS,
     params={
         **params("campaign", "update_mode"),
         "solution_version_arn": Param(
             type="string",
             minLength=1,
             title="Solution version ARN",
-            description="The ACTIVE solution version to serve.",
+            description="The ACTIVE solution version to serve, "
+            "e.g. arn:aws:personalize:us-east-1:000000000000:solution/demo-automl/1a2b3c4d.",
         ),
     },
 )
 def recsmith_deploy() -> None:
     @task
-    def deploy(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def deploy(params: dict[str, Any] | None = None) -> Deployment:
         from orchestration.airflow_tasks import stage
         from recsmith.workflow import DeployConfig, deploy
 

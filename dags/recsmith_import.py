@@ -10,14 +10,14 @@ Each successful import updates the asset `recsmith://imports` with the group and
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from orchestration.airflow_shared import params
+from orchestration.airflow_tasks import DEFAULT_ARGS, params
+from recsmith.stage_results import ImportResult
 
 IMPORTS = Asset("recsmith://imports")
 
@@ -28,8 +28,9 @@ IMPORTS = Asset("recsmith://imports")
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,
     tags=["recsmith"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args=DEFAULT_ARGS,
     params={
         **params("dataset_group", "data_location", "schema_file"),
         "dataset_type": Param(
@@ -50,7 +51,7 @@ IMPORTS = Asset("recsmith://imports")
 )
 def recsmith_import() -> None:
     @task(outlets=[IMPORTS])
-    def import_dataset(params: dict[str, Any] | None = None, outlet_events: Any = None) -> dict[str, Any]:
+    def import_dataset(params: dict[str, Any] | None = None, outlet_events: Any = None) -> ImportResult:
         from orchestration.airflow_tasks import stage
         from recsmith.workflow import ImportConfig, import_dataset
 
@@ -58,7 +59,7 @@ def recsmith_import() -> None:
         with stage() as platform:
             config = ImportConfig(**{name: params[name] for name in ImportConfig.model_fields})
             result = import_dataset(platform, config)
-        outlet_events[IMPORTS].extra = {"dataset_group": config.dataset_group, **result}
+        outlet_events[IMPORTS].extra = result.model_dump()
         return result
 
     import_dataset()

@@ -1,24 +1,25 @@
 """
-### recsmith: train, evaluate, register and promote a solution
+### recsmith: train, evaluate and promote a solution
 
-`train` trains a new version of the solution (created the first time, with the recipe or AutoML); `evaluate`
-compares it with the registered model's `production` version on the solution's objective metric; `register`
-marks it `staging`; `promote` moves `production` to it only when it beats the version in production.
+`train` trains a new version of the solution (created the first time, with the recipe or AutoML) and registers
+it in MLflow; `evaluate` compares it with the registered model's `production` version on the solution's objective
+metric; `promote` moves `production` to it only when that evaluation says it is better. Each is a call of the
+`recsmith.workflow` function of that name, and each task hands its typed result to the next.
 
-Runs whenever `recsmith_import` updates `recsmith://imports` (the group comes from the import event; the
-other params keep their defaults), or by hand with the params below.
+Runs whenever `recsmith_import` updates `recsmith://imports` (the group comes from the import event; the other
+params keep their defaults), or by hand with the params below.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from orchestration.airflow_shared import evaluate, params, promote, register
+from orchestration.airflow_tasks import DEFAULT_ARGS, evaluate, mark_training_failed, params, promote
+from recsmith.stage_results import TrainResult
 
 IMPORTS = Asset("recsmith://imports")
 
@@ -29,8 +30,9 @@ IMPORTS = Asset("recsmith://imports")
     schedule=[IMPORTS],
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,
     tags=["recsmith"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args=DEFAULT_ARGS,
     params=params(
         "dataset_group",
         "solution",
@@ -42,9 +44,9 @@ IMPORTS = Asset("recsmith://imports")
 )
 def recsmith_train() -> None:
     @task
-    def train(params: dict[str, Any] | None = None, triggering_asset_events: Any = None) -> dict[str, Any]:
-        from orchestration.airflow_tasks import stage, train_config
-        from recsmith.workflow import train
+    def train(params: dict[str, Any] | None = None, triggering_asset_events: Any = None, ti: Any = None) -> TrainResult:
+        from orchestration.airflow_tasks import stage, task_key
+        from recsmith.workflow import train, train_config
 
         assert params is not None
         events = (triggering_asset_events or {}).get(IMPORTS) or []
@@ -57,10 +59,11 @@ def recsmith_train() -> None:
                 params["perform_hpo"],
                 params.get("solution_config"),
             )
-            return train(platform, config)
+            return train(platform, config, task_key=task_key(ti))
 
-    version = train()["solutionVersionArn"]
-    evaluate(version) >> register(version) >> promote(version)
+    trained = train()
+    promote(evaluate(trained))
+    trained >> mark_training_failed("train")
 
 
 recsmith_train()

@@ -7,7 +7,7 @@ The stable API the tests and ``scripts/demo.py`` use::
     prepare_airflow(Path(".recsmith/airflow"))          # once per process, before running anything
     state, results = run_dag("recsmith_retrain", {"dataset_group": "demo", ...})
     assert state == "success"                            # DagRunState is a str enum
-    results["deploy"]["campaignArn"]
+    results["deploy"].campaign_arn                       # each task's typed result (recsmith.stage_results)
 
 ``run_dag`` runs the DAG with ``dag.test()``: every task runs here, in order, with the ``RECSMITH_*``
 environment of this process, so set ``RECSMITH_HOME`` before calling it. A failed task does not raise: the
@@ -85,7 +85,8 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> tuple[DagRunStat
     The DAG is parsed afresh from the configured DAGs folder for every run (a reused DAG object keeps the
     previous run's params). The result maps every task id to what the task returned (its ``return_value``
     XCom), or ``None`` for a task that failed, was skipped or returned nothing. Params that break their
-    schema raise ``airflow.sdk.exceptions.ParamValidationError`` before any task runs.
+    schema raise ``airflow.sdk.exceptions.ParamValidationError`` before any task runs. Results come back as
+    the tasks returned them: the stages' pydantic results (:mod:`recsmith.stage_results`), or plain values.
     """
     from airflow.configuration import conf as airflow_conf
     from airflow.dag_processing.dagbag import DagBag
@@ -104,6 +105,7 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None) -> tuple[DagRunStat
 
 def _return_value(dag_id: str, run_id: str, task_id: str) -> Any:
     from airflow.models.xcom import XComModel
+    from airflow.sdk.serde import deserialize
     from airflow.utils.session import create_session
 
     with create_session() as session:
@@ -112,4 +114,4 @@ def _return_value(dag_id: str, run_id: str, task_id: str) -> Any:
             .filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id, key="return_value", map_index=-1)
             .one_or_none()
         )
-        return None if row is None else row.value
+        return None if row is None else deserialize(XComModel.deserialize_value(row))

@@ -2,7 +2,7 @@
 
 1. generate a deterministic sample (interactions with sessions, items with genres, users with an age band);
 2. run the end-to-end Airflow DAG ``recsmith_retrain`` with ``dag.test()`` (real Airflow, SQLite, no scheduler):
-   import -> train (AutoML over the default candidate recipes) -> evaluate -> register in MLflow -> promote ->
+   import -> train (AutoML over the default candidate recipes, registered in MLflow) -> evaluate -> promote ->
    deploy a campaign;
 3. start `recsmith serve` (one endpoint for Personalize's control plane, runtime and events) and, through boto3
    signed with the admin key the server wrote to ``$RECSMITH_HOME/credentials``, ask the campaign for
@@ -47,7 +47,9 @@ def _free_port(preferred: int) -> int:
 
 def _show(title: str, payload: Any) -> None:
     print(f"\n== {title}")
-    print(json.dumps(payload, indent=2) if not isinstance(payload, str) else payload, flush=True)
+    # the DAG's results are the workflow's typed (pydantic) results
+    text = json.dumps(payload, indent=2, default=lambda typed: typed.model_dump(mode="json"))
+    print(text if not isinstance(payload, str) else payload, flush=True)
 
 
 def _items(response: dict[str, Any]) -> list[str]:

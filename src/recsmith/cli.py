@@ -197,7 +197,18 @@ def _create_solution(platform: Platform, args: argparse.Namespace) -> Any:
         values["event_type"] = args.event_type
     if args.solution_config:
         values.update(from_personalize_solution_config(_json_arg(args.solution_config, "--solution-config")))
+    if args.perform_auto_training is not None:
+        values["perform_auto_training"] = args.perform_auto_training
     solution = create_solution(platform, args.name, args.dataset_group, parse_solution_config(values))
+    return {"solutionArn": solution.arn}
+
+
+def _update_solution(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.training.auto_training import update_solution
+
+    update = _json_arg(args.solution_update_config, "--solution-update-config") if args.solution_update_config else {}
+    expression = (update.get("autoTrainingConfig") or {}).get("schedulingExpression")
+    solution = update_solution(platform, args.solution, args.perform_auto_training, expression)
     return {"solutionArn": solution.arn}
 
 
@@ -616,6 +627,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--perform-hpo", action="store_true")
     sub.add_argument("--event-type")
     sub.add_argument("--solution-config", help="JSON (or file://path) with Personalize's solutionConfig keys")
+    sub.add_argument(
+        "--perform-auto-training",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="retrain on solutionConfig.autoTrainingConfig.schedulingExpression (default rate(7 days)) when new "
+        "interactions arrived; on unless --no-perform-auto-training (an Airflow DAG per solution runs it)",
+    )
+    sub = command("update-solution", _update_solution, "Change a solution's automatic training.")
+    sub.add_argument("--solution", "--solution-arn", dest="solution", required=True)
+    sub.add_argument("--perform-auto-training", action=argparse.BooleanOptionalAction, default=None)
+    sub.add_argument(
+        "--solution-update-config",
+        help='JSON (or file://path): {"autoTrainingConfig": {"schedulingExpression": "rate(N days)"}}',
+    )
     sub = command("create-solution-version", _create_solution_version, "Train a solution version.")
     sub.add_argument("--solution", "--solution-arn", dest="solution", required=True)
     sub.add_argument("--training-mode", default="FULL")

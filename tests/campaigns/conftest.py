@@ -45,8 +45,8 @@ def build_trained(home: Path, versions: int = 2) -> Trained:
     tracker = create_event_tracker(platform, f"{GROUP}-tracker", GROUP)
     return Trained(
         platform=platform,
-        versions=[t["solutionVersionArn"] for t in trained],
-        model_name=trained[0]["modelName"],
+        versions=[t.solution_version_arn for t in trained],
+        model_name=trained[0].model_name,
         tracking_id=tracker.attributes["trackingId"],
     )
 

@@ -34,7 +34,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform,
     config = TrainConfig(
         dataset_group="shop", solution="shop-next", solution_config=SolutionConfig(recipe="next_item_knn")
     )
-    version = train(platform, config)["solutionVersionArn"]
+    version = train(platform, config).solution_version_arn
     campaign = create_campaign(platform, "shop-next-live", solution_version=version)
     holder = ModelHolder(platform, campaign.arn)
     assert holder.refresh() is True

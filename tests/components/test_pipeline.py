@@ -13,34 +13,64 @@ from components.compile import DEFAULT_OUTPUT, compile_pipeline
 from recsmith.catalog import ResourceType, Status
 from recsmith.data.sample import SampleFiles
 from recsmith.platform import Platform
-from recsmith.training.solutions import DEFAULT_AUTOML_RECIPES, SolutionConfig
-from recsmith.workflow import ImportConfig, TrainConfig
 
-STAGES = ("import-dataset", "train", "evaluate", "register", "promote", "deploy")
+STAGES = ("import-dataset", "train", "evaluate", "promote", "deploy", "mark-training-failed")
 
 
-def test_compiles_with_every_stage_a_fanout_and_the_baked_image(tmp_path: Path) -> None:
+def test_compiles_with_every_stage_typed_parameters_and_the_baked_image(tmp_path: Path) -> None:
     output = compile_pipeline(tmp_path / "pipeline.yaml")
-    spec = yaml.safe_load(output.read_text())
+    spec = next(yaml.safe_load_all(output.read_text()))  # then the Kubernetes platform spec
 
     components = set(spec["components"])
     assert {f"comp-{stage}" for stage in STAGES} <= components
-    assert "comp-automl-candidates" in components
-    assert any(name.startswith("comp-for-loop") for name in components)
+    # AutoML's candidates are trained once, inside train: no fan-out beside it
+    assert not any(name.startswith("comp-for-loop") for name in components)
     assert any(name.startswith("comp-condition") for name in components)
+    assert any(name.startswith("comp-exit-handler") for name in components)
     executors = spec["deploymentSpec"]["executors"].values()
     assert {executor["container"]["image"] for executor in executors} == {"recsmith-python:latest"}
     assert not any("pip install" in json.dumps(executor) for executor in executors)
     train = spec["components"]["comp-train"]["outputDefinitions"]["artifacts"]
     assert train["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
     assert train["model"]["artifactType"]["schemaTitle"] == "system.Model"
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert {name: parameters[name]["parameterType"] for name in parameters} == {
+        "data_location": "STRING",
+        "schema_file": "STRING",
+        "dataset_group": "STRING",
+        "solution": "STRING",
+        "recipe": "STRING",
+        "perform_hpo": "BOOLEAN",
+        "solution_config": "STRUCT",
+        "campaign": "STRING",
+        "update_mode": "STRING",
+    }
 
 
-def _pipeline(text: str) -> dict:
+def test_every_step_reads_the_stores_from_the_cluster_secret_and_config_map(tmp_path: Path) -> None:
+    spec = list(yaml.safe_load_all(compile_pipeline(tmp_path / "pipeline.yaml").read_text()))
+    (platform,) = [doc for doc in spec if "platforms" in doc]
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert len(executors) == len(STAGES)
+    for name, executor in executors.items():
+        secrets = {secret["secretName"]: secret for secret in executor["secretAsEnv"]}
+        stores = secrets["recsmith-stores"]
+        assert stores.get("optional", False) is False, name
+        assert {entry["envVar"] for entry in stores["keyToEnv"]} == {
+            "RECSMITH_CATALOG_URL",
+            "RECSMITH_EVENT_STORE_URL",
+            "RECSMITH_MLFLOW_TRACKING_URI",
+        }
+        assert secrets["recsmith-s3"]["optional"] is True
+        (config,) = executor["configMapAsEnv"]
+        assert config["configMapName"] == "recsmith-config" and config["optional"] is True
+
+
+def _pipeline(text: str) -> list[dict]:
     """The compiled pipeline without the compiling SDK's version stamp (a kfp patch release changes only that)."""
-    spec = yaml.safe_load(text)
-    spec.pop("sdkVersion")
-    return spec
+    pipeline, *platforms = yaml.safe_load_all(text)
+    pipeline.pop("sdkVersion")
+    return [pipeline, *platforms]
 
 
 def test_committed_yaml_is_current(tmp_path: Path) -> None:
@@ -64,53 +94,52 @@ def _executor_outputs(root: Path) -> dict[str, dict]:
 
 
 @pytest.mark.integration
-@pytest.mark.filterwarnings("ignore:Task 'train.*display_name.*no effect:UserWarning")
-def test_local_run_trains_candidates_promotes_and_deploys(
+def test_local_run_trains_once_promotes_and_deploys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_files: SampleFiles
 ) -> None:
-    from kfp import local
-
-    from components.pipeline import recsmith_pipeline
+    from components.run_local import main
 
     monkeypatch.setenv("RECSMITH_HOME", str(tmp_path / "home"))  # the component subprocesses inherit it
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
-    import_config = ImportConfig(
-        dataset_group="kfp",
-        data_location=str(sample_files.interactions),
-        schema_file=str(sample_files.interactions_schema),
-    )
-    train_config = TrainConfig(
-        dataset_group="kfp", solution="kfp-automl", solution_config=SolutionConfig(perform_automl=True)
+    config = {"autoMLConfig": {"recipeList": ["popularity_count", "sims"]}, "performAutoTraining": False}
+
+    code = main(
+        [
+            *("--data-location", str(sample_files.interactions)),
+            *("--schema-file", str(sample_files.interactions_schema)),
+            *("--dataset-group", "kfp", "--solution", "kfp-automl", "--campaign", "kfp-campaign"),
+            *("--solution-config", json.dumps(config), "--pipeline-root", str(tmp_path / "root")),
+        ]
     )
 
-    recsmith_pipeline(
-        import_config=import_config.model_dump_json(),
-        train_config=train_config.model_dump_json(),
-        deploy_config=json.dumps({"campaign": "kfp-campaign", "update_mode": "AUTO"}),
-    )
-
+    assert code == 0
     outputs = _executor_outputs(tmp_path / "root")
-    main = outputs["train"]
-    (model,) = main["artifacts"]["model"]["artifacts"]
-    (metrics,) = main["artifacts"]["metrics"]["artifacts"]
-    version_arn = main["parameterValues"]["Output"]
+    main_train = next(value for key, value in outputs.items() if key.endswith("train"))
+    (model,) = main_train["artifacts"]["model"]["artifacts"]
+    (metrics,) = main_train["artifacts"]["metrics"]["artifacts"]
+    trained = main_train["parameterValues"]["Output"]
+    version_arn = trained["solution_version_arn"]
     assert model["metadata"]["solutionVersionArn"] == version_arn
     assert model["metadata"]["modelName"] == "kfp.kfp-automl"
     assert Path(model["uri"]).read_text().strip() == f"models:/kfp.kfp-automl/{model['metadata']['modelVersion']}"
     assert 0.0 < metrics["metadata"]["normalized_discounted_cumulative_gain_at_10"] <= 1.0
-    assert outputs["promote"]["parameterValues"]["Output"] is True
+    promoted = next(value for key, value in outputs.items() if key.endswith("promote"))
+    assert promoted["parameterValues"]["Output"] is True
+    (decision,) = promoted["artifacts"]["decision"]["artifacts"]
+    assert decision["metadata"]["solution_version_arn"] == version_arn
+    assert decision["metadata"]["reason"].startswith("first version in production")
     deployed = next(value for key, value in outputs.items() if key.endswith("deploy"))
-    assert deployed["parameterValues"]["Output"]["updateMode"] == "AUTO"
-
-    candidates = [value for key, value in outputs.items() if key.startswith("for-loop") and "/train" in key]
-    assert len(candidates) == len(DEFAULT_AUTOML_RECIPES)
+    assert deployed["parameterValues"]["Output"]["update_mode"] == "AUTO"
+    cleaned = next(value for key, value in outputs.items() if key.endswith("mark-training-failed"))
+    assert cleaned["parameterValues"]["Output"] == []  # the exit handler ran; the training had finished
     platform = Platform.from_env()
     try:
         campaign = platform.catalog.get(ResourceType.CAMPAIGN, "kfp-campaign")
         assert campaign.attributes["solutionVersionArn"] == version_arn
-        for recipe in DEFAULT_AUTOML_RECIPES:
-            solution = platform.catalog.get(ResourceType.SOLUTION, f"kfp-automl-{recipe}")
-            versions = platform.catalog.list(ResourceType.SOLUTION_VERSION, where={"solutionArn": solution.arn})
-            assert [version.status for version in versions] == [Status.ACTIVE]
+        # the candidates were trained once, inside train: one solution, one version
+        (solution,) = platform.catalog.list(ResourceType.SOLUTION)
+        (version,) = platform.catalog.list(ResourceType.SOLUTION_VERSION)
+        assert version.arn == version_arn and version.status is Status.ACTIVE
+        assert set(version.attributes["candidates"]) == {"popularity_count", "sims"}
+        assert version.attributes["taskKey"].startswith("kfp/") and version.attributes["taskKey"].endswith("/train")
     finally:
         platform.catalog.dispose()

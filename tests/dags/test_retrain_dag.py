@@ -10,6 +10,7 @@ from orchestration.airflow_local import prepare_airflow, run_dag
 from recsmith.catalog import ResourceType
 from recsmith.data.sample import SampleFiles
 from recsmith.platform import Platform
+from recsmith.stage_results import Promotion, TrainResult
 from recsmith.training.registry import production_version
 
 pytestmark = pytest.mark.integration
@@ -45,28 +46,37 @@ def test_retrain_deploys_then_never_demotes(
     state, first = run_dag("recsmith_retrain", conf)
 
     assert state == DagRunState.SUCCESS
-    assert set(first) == {"import_dataset", "train", "evaluate", "register", "promote", "deploy"}
-    version_arn = first["train"]["solutionVersionArn"]
-    model_name = first["train"]["modelName"]
+    assert set(first) == {"import_dataset", "train", "evaluate", "promote", "deploy", "mark_training_failed"}
+    # each task got its typed result from the one before it
+    assert isinstance(first["train"], TrainResult) and isinstance(first["promote"], Promotion)
+    version_arn = first["train"].solution_version_arn
+    model_name = first["train"].model_name
     assert model_name == "it.it-automl"
-    assert first["promote"]["promoted"] is True
-    assert first["deploy"]["updateMode"] == "AUTO"
+    assert first["evaluate"].solution_version_arn == version_arn and first["evaluate"].production_version is None
+    assert first["promote"].promoted is True and first["promote"].reason.startswith("first version in production")
+    assert first["deploy"].update_mode == "AUTO" and first["deploy"].solution_version_arn == version_arn
+    assert first["mark_training_failed"] is None  # skipped: the training succeeded
     platform = Platform.from_env()
     try:
         campaign = platform.catalog.find(ResourceType.CAMPAIGN, "it-campaign")
-        assert campaign is not None and campaign.arn == first["deploy"]["campaignArn"]
+        assert campaign is not None and campaign.arn == first["deploy"].campaign_arn
         assert campaign.attributes["solutionVersionArn"] == version_arn
-        assert _production(platform, model_name) == first["train"]["modelVersion"]
+        assert _production(platform, model_name) == first["train"].model_version
+        version = platform.catalog.get(ResourceType.SOLUTION_VERSION, version_arn)
+        assert version.attributes["taskKey"].startswith("recsmith_retrain/") and version.attributes["taskKey"].endswith(
+            "/train"
+        )
 
         state, second = run_dag("recsmith_retrain", conf)
 
         assert state == DagRunState.SUCCESS
-        verdict = second["promote"]
-        assert verdict["productionVersion"] == first["train"]["modelVersion"]
+        evaluation = second["evaluate"]
+        assert evaluation.production_version == first["train"].model_version
         # same data, same seed: the same score, which does not beat production, so nothing moves
-        assert verdict["value"] == verdict["productionValue"]
-        assert verdict["promoted"] is False
-        assert _production(platform, model_name) == first["train"]["modelVersion"]
+        assert evaluation.value == evaluation.production_value
+        assert evaluation.beats_production is False
+        assert second["promote"].promoted is False and "does not beat production" in second["promote"].reason
+        assert _production(platform, model_name) == first["train"].model_version
         assert second["deploy"] is None
         assert platform.catalog.get(ResourceType.CAMPAIGN, campaign.arn).attributes["updateMode"] == "AUTO"
 

@@ -37,8 +37,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             url=url,
             campaign_arn=campaign_arn,
             tracking_id=setup.tracking_id,
-            solution_version_arn=setup.trained["solutionVersionArn"],
-            model_version=setup.trained["modelVersion"],
-            model_name=setup.trained["modelName"],
+            solution_version_arn=setup.trained.solution_version_arn,
+            model_version=setup.trained.model_version,
+            model_name=setup.trained.model_name,
             log=log,
         )

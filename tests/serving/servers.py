@@ -29,7 +29,7 @@ from recsmith.platform import Platform
 from recsmith.settings import Settings
 from recsmith.training.registry import promote
 from recsmith.training.solutions import SolutionConfig
-from recsmith.workflow import ImportConfig, TrainConfig, import_dataset, train
+from recsmith.workflow import ImportConfig, TrainConfig, TrainResult, import_dataset, train
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TrainedGroup:
     """A dataset group with the sample imported, a sims solution version in production, and a tracker."""
 
     platform: Platform
-    trained: dict[str, Any]
+    trained: TrainResult
     tracking_id: str
 
 
@@ -72,7 +72,7 @@ def trained_group(root: Path, group: str, poll_seconds: float) -> TrainedGroup:
     )
     tracker = create_event_tracker(platform, f"{group}-tracker", group)
     platform.configure_mlflow()
-    promote(MlflowClient(), trained["modelName"], trained["modelVersion"])
+    promote(MlflowClient(), trained.model_name, trained.model_version)
     return TrainedGroup(platform, trained, tracker.attributes["trackingId"])
 
 
@@ -95,7 +95,7 @@ def running_campaign(
     """
     platform = setup.platform
     campaign = create_campaign(
-        platform, name, solution_version=setup.trained["solutionVersionArn"], update_mode=update_mode
+        platform, name, solution_version=setup.trained.solution_version_arn, update_mode=update_mode
     )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}

@@ -96,7 +96,7 @@ def _register_copies(platform: Platform, model_name: str, version: str, count: i
 def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     root = tmp_path_factory.mktemp("rollout")
     setup = trained_group(root, "roll", poll_seconds=0.2)
-    model_name, first = setup.trained["modelName"], str(setup.trained["modelVersion"])
+    model_name, first = setup.trained.model_name, str(setup.trained.model_version)
     new_versions, broken = _register_copies(setup.platform, model_name, first, PROMOTIONS)
     log = root / "server.log"
     with running_campaign(setup, "roll-live", log, workers=2, timeout=240) as (campaign_arn, url):

@@ -154,18 +154,18 @@ def test_promotion_hot_swaps_without_dropping_a_request(served: Served) -> None:
     try:
         time.sleep(0.3)
         served.platform.configure_mlflow()
-        promote(MlflowClient(), served.model_name, new["modelVersion"])
+        promote(MlflowClient(), served.model_name, new.model_version)
         deadline = time.monotonic() + 15
-        while (not versions or versions[-1] != new["modelVersion"]) and time.monotonic() < deadline:
+        while (not versions or versions[-1] != new.model_version) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         stop.set()
         worker.join()
     assert versions[0] == served.model_version
-    assert versions[-1] == new["modelVersion"]
+    assert versions[-1] == new.model_version
     assert set(statuses) == {200}
     # a worker serves a committed version on its next request; its poller records the move on its next poll
-    expected = ("controller", new["solutionVersionArn"])
+    expected = ("controller", new.solution_version_arn)
     deadline = time.monotonic() + 10
     moves = served.platform.catalog.campaign_moves(served.campaign_arn)
     while (moves[-1].actor, moves[-1].to_version) != expected and time.monotonic() < deadline:

@@ -4,9 +4,10 @@ Each candidate is one job: optionally an Optuna study (TPE sampler seeded with t
 pruner) over the recipe's declared ``search_space`` within ``hpo_trials`` trials AND ``hpo_seconds`` seconds,
 whose first trial is the candidate's own hyperparameters (so tuning never chooses worse than not tuning, on
 validation), then a fit on the validation split's training part (its metrics choose the winner) and a fit on
-the test split's training part (its metrics are reported for every candidate). Jobs run in a process pool
-(``spawn``: no forked torch or MLflow state) sized to the CPU cores, with torch's threads pinned so the workers
-share the cores rather than fight for them; with one job or one core they run in this process.
+the test split's training part (its metrics are reported for every candidate). Jobs run in worker processes
+(:mod:`recsmith.training.workers`: fresh interpreters with their own entry point, so they run the same under
+Airflow's task runner, in a KFP container or from the CLI) sized to the CPU cores, with torch's threads pinned
+so the workers share the cores rather than fight for them; with one job or one core they run in this process.
 
 Workers do not talk to MLflow: they return their trials and metrics, and :func:`log_candidates` records every
 candidate and every trial as nested runs of the solution version's run. Pruning: a recipe with an ``epochs``
@@ -24,15 +25,14 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Any
 
 from models.base import InteractionData, Recipe, SearchDimension
 from models.registry import get_recipe_class
 from recsmith.evaluation.evaluate import evaluate_recipe
 from recsmith.evaluation.split import Split
+from recsmith.training.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -197,16 +197,15 @@ def worker_count(n_jobs: int, max_parallel: int | None = None) -> int:
 def run_candidates(
     jobs: Sequence[CandidateJob], data: TrainingData, max_parallel: int | None = None
 ) -> list[CandidateResult]:
-    """Every job's result, in job order; in a spawn process pool when more than one worker fits."""
+    """Every job's result, in job order; in worker processes when more than one fits."""
     workers = worker_count(len(jobs), max_parallel)
     if workers == 1:
         return [run_candidate(job, data) for job in jobs]
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
     pinned = [CandidateJob(**{**job.__dict__, "torch_threads": threads}) for job in jobs]
     logger.info("training %d candidates in %d processes, %d torch threads each", len(jobs), workers, threads)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_candidate, job, data) for job in pinned]
-        return [f.result() for f in futures]
+    pool: WorkerPool[CandidateJob, TrainingData, CandidateResult] = WorkerPool(run_candidate, workers)
+    return pool.map(pinned, data, labels=[f"candidate {job.recipe_id}" for job in pinned])
 
 
 def choose(results: Sequence[CandidateResult], objective_metric: str) -> CandidateResult:

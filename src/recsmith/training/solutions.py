@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,6 +35,36 @@ class HpoRange(BaseModel):
 
     def dimension(self) -> SearchDimension:
         return SearchDimension(self.kind, self.low, self.high, self.log, self.choices)
+
+
+_RATE = re.compile(r"rate\((\d+) days?\)")
+
+
+class AutoTrainingConfig(BaseModel):
+    """Personalize's ``autoTrainingConfig``: how often automatic training looks for new data and retrains."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scheduling_expression: str = Field(
+        default="rate(7 days)",
+        description="rate(N days), N from 1 to 30: how often a new version is trained, when new interactions "
+        "arrived since the last one.",
+    )
+
+    @field_validator("scheduling_expression")
+    @classmethod
+    def _rate_in_days(cls, value: str) -> str:
+        match = _RATE.fullmatch(value.strip())
+        if match is None or not 1 <= int(match.group(1)) <= 30:
+            raise ValueError(f"schedulingExpression {value!r} must be rate(N days) with N from 1 to 30")
+        return value.strip()
+
+    @property
+    def interval(self) -> timedelta:
+        """The time between two automatic trainings."""
+        match = _RATE.fullmatch(self.scheduling_expression)
+        assert match is not None  # the validator made it so
+        return timedelta(days=int(match.group(1)))
 
 
 class SolutionConfig(BaseModel):
@@ -75,6 +107,14 @@ class SolutionConfig(BaseModel):
     )
     hyperparameters: dict[str, Any] = Field(default_factory=dict, description="Recipe hyperparameters.")
     seed: int = Field(default=42, description="Seed of the split, HPO and the recipe.")
+    perform_auto_training: bool = Field(
+        default=True,
+        description="Train a new version on the auto-training schedule when new interactions arrived "
+        "(Personalize's performAutoTraining, default true); runs as an Airflow DAG per solution.",
+    )
+    auto_training: AutoTrainingConfig = Field(
+        default_factory=AutoTrainingConfig, description="The automatic-training schedule."
+    )
 
     @field_validator("recipe")
     @classmethod
@@ -140,6 +180,10 @@ def create_solution(platform: Platform, name: str, dataset_group: str, config: S
             "recipeArn": RECIPE_ARN_PREFIX + config.recipe if config.recipe else None,
             "performAutoML": config.perform_automl,
             "performHPO": config.perform_hpo,
+            "performAutoTraining": config.perform_auto_training,
+            "autoTrainingConfig": {"schedulingExpression": config.auto_training.scheduling_expression}
+            if config.perform_auto_training
+            else None,
             "solutionConfig": config.model_dump(mode="json"),
         },
     )
@@ -167,6 +211,8 @@ def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]
     ``objectiveMetric``, ``seed``, ``validationMethod`` (``leave-last-out`` or ``personalize``),
     ``hpoResourceConfig.maxTrainingSeconds`` (the HPO time budget) and
     ``autoMLConfig.recipeHyperParameters`` (hyperparameters per candidate, e.g. fewer epochs).
+    ``autoTrainingConfig.schedulingExpression`` (``rate(N days)``) is Personalize's; ``performAutoTraining``, a
+    top-level field of Personalize's CreateSolution, is read here too, so one JSON document can carry it.
     """
     values: dict[str, Any] = {}
     for key, camel in (
@@ -179,6 +225,11 @@ def from_personalize_solution_config(extra: Mapping[str, Any]) -> dict[str, Any]
     ):
         if camel in extra:
             values[key] = extra[camel]
+    if "performAutoTraining" in extra:
+        values["perform_auto_training"] = extra["performAutoTraining"]
+    expression = (extra.get("autoTrainingConfig") or {}).get("schedulingExpression")
+    if expression is not None:
+        values["auto_training"] = {"scheduling_expression": expression}
     automl = extra.get("autoMLConfig") or {}
     if "recipeList" in automl:
         values["automl_recipes"] = [r.removeprefix(RECIPE_ARN_PREFIX) for r in automl["recipeList"]]

@@ -58,6 +58,8 @@ class Snapshot:
     events_rows: int
     items: pd.DataFrame | None = None
     users: pd.DataFrame | None = None
+    events_count: int = 0
+    """The group's PutEvents count when the snapshot was taken (automatic training compares it)."""
 
     def training_data(self, interactions: pd.DataFrame | None = None) -> InteractionData:
         """What a recipe is fitted on: ``interactions`` (default: all of them) with the group's metadata."""
@@ -86,6 +88,7 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
     bulk = read_current(platform, dataset) if dataset else None
     if bulk is None or dataset is None:
         raise InvalidInputError(f"dataset group {dataset_group_arn} has no imported INTERACTIONS data to train on")
+    events_count = platform.events.count(dataset_group_arn)  # before the read: a later event counts as new
     events = platform.events.events_frame(dataset_group_arn)
     frame = pd.concat([bulk, events], ignore_index=True) if len(events) else bulk
     frame = frame.astype({USER_ID: str, ITEM_ID: str})
@@ -106,6 +109,7 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
         len(events),
         items=training_metadata(platform, dataset_group_arn, DatasetType.ITEMS),
         users=training_metadata(platform, dataset_group_arn, DatasetType.USERS),
+        events_count=events_count,
     )
 
 
@@ -135,7 +139,31 @@ def run_solution_version(platform: Platform, solution_version: str) -> Resource:
     except (RecsmithError, ValueError) as exc:
         logger.exception("training %s failed", version.arn)
         return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=str(exc))
+    except BaseException as exc:
+        # anything else (a bug, MemoryError, the SIGINT with which Airflow stops a task) still raises, but never
+        # leaves the version IN PROGRESS; only a kill -9 skips this, which fail_unfinished_version covers
+        fail_unfinished_version(platform, version.arn, f"training stopped by {type(exc).__name__}: {exc}".rstrip(": "))
+        raise
     return platform.catalog.update(version, status=Status.ACTIVE, attributes=outcome)
+
+
+def fail_unfinished_version(platform: Platform, solution_version: str, reason: str) -> Resource:
+    """Mark a version this process was training CREATE FAILED with ``reason`` after an interrupt, removing what
+    the training wrote (:func:`discard_solution_version`). A version that already ended is returned unchanged.
+
+    A version whose process died (kill -9, out of memory) is ended by the job lifecycle instead
+    (:func:`recsmith.jobs.lifecycle.refresh_job`), which knows its process is gone.
+    """
+    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version)
+    if version.status not in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
+        return version
+    try:
+        discard_solution_version(platform, version)
+    except Exception as exc:  # noqa: BLE001 - a failed clean-up must not leave the version IN PROGRESS
+        logger.exception("could not remove what %s left", version.arn)
+        reason = f"{reason}; removing what it wrote failed: {exc}"
+    logger.warning("solution version %s CREATE FAILED: %s", version.arn, reason)
+    return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=reason)
 
 
 def create_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
@@ -200,6 +228,9 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 "recsmith.split_id": split.split_id,
             }
         )
+        # known at once (after the tags discard_solution_version finds it by), for whoever looks at a version
+        # that is still training or whose process was killed
+        platform.catalog.update(version, attributes={"mlflowRunId": run.info.run_id})
         mlflow.log_params(
             {
                 "perform_automl": config.perform_automl,
@@ -263,6 +294,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
         "modelUri": f"models:/{model_name}/{model_version.version}",
         "dataVersion": snapshot.data_version["id"],
         "dataMd5": snapshot.data_version["md5"],
+        "eventsCount": snapshot.events_count,
         "splitId": split.split_id,
         "trainingHours": (time.time() - started) / 3600.0,
     }
