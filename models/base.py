@@ -43,6 +43,7 @@ class RecipeType(StrEnum):
     RELATED_ITEMS = "RELATED_ITEMS"
     PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
     POPULAR_ITEMS = "POPULAR_ITEMS"
+    USER_SEGMENTATION = "USER_SEGMENTATION"
 
 
 class UnsupportedOperation(Exception):
@@ -53,6 +54,28 @@ class RecipeParams(BaseModel):
     """Base of every recipe's hyperparameters: frozen, no unknown keys, defaults in code."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where and with how many threads a recipe trains: runtime settings, never hyperparameters.
+
+    They come from the entry point's settings (``RECSMITH_DEVICE``, ``RECSMITH_TORCH_THREADS`` read once by
+    :class:`recsmith.settings.Settings`), or from AutoML, which pins threads per worker process so that parallel
+    candidates share the cores; recipes never read the environment. They change speed, not answers, and are not
+    saved with a model.
+    """
+
+    device: str | None = None
+    """``cpu``, ``cuda``, ``cuda:1``...; None: CUDA when torch sees a GPU, else the CPU."""
+    torch_threads: int = 0
+    """Torch threads for training; 0 lets the recipe choose (one on small data)."""
+
+    def torch_device(self) -> Any:
+        """The torch device to train on (torch is imported here, so recipes without it never load it)."""
+        import torch
+
+        return torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,24 @@ class Recommendation:
         return list(self.reasons[position]) if self.reasons else []
 
 
+@dataclass(frozen=True)
+class SegmentQuery:
+    """One line of a batch segment job: an item id (item_affinity) or an attribute expression such as
+    ``ITEMS.GENRES = "Comedy"`` (item_attribute_affinity), as Personalize's ``{"itemId"}`` and
+    ``{"itemAttributes"}`` input lines."""
+
+    item_id: str | None = None
+    item_attributes: str | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The users of one segment query, most likely first, with their scores."""
+
+    user_ids: list[str]
+    scores: list[float]
+
+
 class Recipe(ABC):
     """Base class of every recipe. Subclasses set the class variables and implement ``_fit``/``_score``."""
 
@@ -119,13 +160,27 @@ class Recipe(ABC):
     Params: ClassVar[type[RecipeParams]] = RecipeParams
     search_space: ClassVar[Mapping[str, SearchDimension]] = {}
 
-    def __init__(self, params: RecipeParams | Mapping[str, Any] | None = None, seed: int = 0) -> None:
+    params: RecipeParams
+    """The recipe's hyperparameters, an instance of :attr:`Params`; each recipe narrows the annotation to its own
+    class (``params: SimsParams``), so its code reads typed fields without casts."""
+
+    def __init__(
+        self,
+        params: RecipeParams | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        compute: Compute | None = None,
+    ) -> None:
         if params is None:
             params = self.Params()
         elif not isinstance(params, RecipeParams):
             params = self.Params(**dict(params))
-        self.params: RecipeParams = params
+        elif not isinstance(params, self.Params):
+            raise ValueError(
+                f"recipe {self.recipe_id!r} takes {self.Params.__name__}, not {type(params).__name__}"
+            )
+        self.params = params
         self.seed = seed
+        self.compute = compute or Compute()
 
     # ----------------------------------------------------------------- fitting
     def fit(self, data: InteractionData) -> Self:
@@ -332,6 +387,15 @@ class Recipe(ABC):
         """Items related to each of ``item_ids``; only RELATED_ITEMS-capable recipes override this."""
         raise UnsupportedOperation(
             f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer related-items requests"
+        )
+
+    def users_for_items(self, queries: Sequence[SegmentQuery], n: int = 25) -> list[Segment]:
+        """The ``n`` users most likely to interact with each query's items (batch segment jobs).
+
+        Only USER_SEGMENTATION recipes (item_affinity, item_attribute_affinity) override this.
+        """
+        raise UnsupportedOperation(
+            f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer user-segment queries"
         )
 
     def popular_items(

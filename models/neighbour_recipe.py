@@ -33,6 +33,8 @@ class NeighbourRecipe(Recipe):
     that added most to its score.
     """
 
+    params: NeighbourScoringParams
+
     neighbors_: np.ndarray
     similarity_: np.ndarray
 
@@ -41,7 +43,7 @@ class NeighbourRecipe(Recipe):
 
     def _latest(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The user's latest distinct items that score, newest first, and their recency weights."""
-        params: NeighbourScoringParams = self.params  # type: ignore[assignment]
+        params = self.params
         latest = latest_distinct(history, params.recent_items)
         return latest, params.recency_decay ** np.arange(len(latest))
 

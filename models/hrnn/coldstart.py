@@ -41,6 +41,8 @@ class HrnnColdstartParams(HrnnMetadataParams):
 class HrnnColdstart(HrnnMetadata):
     """hrnn_metadata that keeps places in every answer for new items (see the module docstring)."""
 
+    params: HrnnColdstartParams
+
     recipe_id = "hrnn_coldstart"
     Params = HrnnColdstartParams
 
@@ -51,7 +53,7 @@ class HrnnColdstart(HrnnMetadata):
 
     def _new_items(self, items: pd.DataFrame | None, item_ids: np.ndarray) -> np.ndarray:
         """Which of ``item_ids`` are new: created within the cut-off, or (no creation times) never interacted."""
-        params: HrnnColdstartParams = self.params  # type: ignore[assignment]
+        params = self.params
         if items is None or CREATION_TIMESTAMP not in items.columns:
             known = np.isin(item_ids, self.item_ids_[self.popularity_ > 0])
             return ~known
@@ -103,7 +105,7 @@ class HrnnColdstart(HrnnMetadata):
         recent_events: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Recommendation]:
         """The relevance ranking with ``round(exploration_weight * n)`` places given to the best new items."""
-        params: HrnnColdstartParams = self.params  # type: ignore[assignment]
+        params = self.params
         options = {
             "exclude_seen": exclude_seen,
             "exclude": exclude,

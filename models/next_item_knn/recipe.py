@@ -65,6 +65,8 @@ class NextItemKnnParams(NeighbourScoringParams):
 class NextItemKnn(NeighbourRecipe):
     """Sequential item-kNN: directed, distance-weighted transitions blended with co-occurrence."""
 
+    params: NextItemKnnParams
+
     recipe_id = "next_item_knn"
     recipe_type = RecipeType.USER_PERSONALIZATION
     Params = NextItemKnnParams
@@ -79,7 +81,7 @@ class NextItemKnn(NeighbourRecipe):
     }
 
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        params: NextItemKnnParams = self.params  # type: ignore[assignment]
+        params = self.params
         # the base class orders rows by user code, then time; take the timestamps in that same order
         frame_users = pd.factorize(frame[USER_ID], sort=True)[0]
         timestamps = frame[TIMESTAMP].to_numpy()[np.argsort(frame_users, kind="stable")]

@@ -20,6 +20,8 @@ class PopularityCountParams(RecipeParams):
 class PopularityCount(Recipe):
     """Scores an item by its share of all training interactions."""
 
+    params: PopularityCountParams
+
     recipe_id = "popularity_count"
     recipe_type = RecipeType.POPULAR_ITEMS
     Params = PopularityCountParams

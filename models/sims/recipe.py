@@ -41,6 +41,8 @@ class SimsParams(NeighbourScoringParams):
 class Sims(NeighbourRecipe):
     """Item-item co-occurrence with popularity discount; RELATED_ITEMS, and user recommendations from it."""
 
+    params: SimsParams
+
     recipe_id = "sims"
     recipe_type = RecipeType.RELATED_ITEMS
     Params = SimsParams
@@ -52,7 +54,7 @@ class Sims(NeighbourRecipe):
     }
 
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        params: SimsParams = self.params  # type: ignore[assignment]
+        params = self.params
         # keep each user's latest items only: positions counted back from the end of the user's history
         # (rows are ordered by user, then time, so a row's position is its running index)
         position_from_end = self.history_indptr_[user_codes + 1] - 1 - np.arange(len(user_codes))

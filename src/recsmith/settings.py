@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.base import Compute
+
 
 class Settings(BaseSettings):
     """Where recsmith keeps its state, and how resources are named."""
@@ -66,6 +68,18 @@ class Settings(BaseSettings):
     dvc_remote: str | None = Field(
         default=None, description="DVC remote URL (a folder, s3://...) that push-data-versions pushes to."
     )
+
+    device: str | None = Field(
+        default=None,
+        description="Torch device recipes train on (cpu, cuda, cuda:1); default CUDA when a GPU is visible, else CPU.",
+    )
+    torch_threads: int = Field(
+        default=0, ge=0, description="Torch threads a training uses; 0 lets each recipe choose (one on small data)."
+    )
+
+    def compute(self) -> Compute:
+        """Where recipes train, as the recipes take it (they never read the environment themselves)."""
+        return Compute(device=self.device, torch_threads=self.torch_threads)
 
     @property
     def resolved_home(self) -> Path:

@@ -22,7 +22,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from models.base import InteractionData, Recipe
+from models.base import Compute, InteractionData, Recipe
 from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from models.registry import get_recipe_class
 from recsmith.arns import make_arn
@@ -150,8 +150,8 @@ def _experiment_id(platform: Platform, group_name: str) -> str:
     return str(mlflow.create_experiment(name, artifact_location=location))
 
 
-def _fit(recipe_id: str, params: dict[str, Any], seed: int, data: InteractionData) -> Recipe:
-    return get_recipe_class(recipe_id)(params, seed=seed).fit(data)
+def _fit(recipe_id: str, params: dict[str, Any], seed: int, data: InteractionData, compute: Compute) -> Recipe:
+    return get_recipe_class(recipe_id)(params, seed=seed, compute=compute).fit(data)
 
 
 def _train(platform: Platform, solution: Resource, version: Resource) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 "events_rows": snapshot.events_rows,
             }
         )
-        recipe_id, params, candidates = _choose(config, split, snapshot)
+        recipe_id, params, candidates = _choose(config, split, snapshot, platform.settings.compute())
         test_metrics = candidates[recipe_id]["test_metrics"]
         mlflow.log_params({"recipe": recipe_id, **{f"hp.{k}": v for k, v in params.items()}})
         mlflow.log_metrics(test_metrics)
@@ -197,7 +197,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
             mlflow.log_artifacts(str(split_dir), artifact_path="split")
             (Path(tmp) / "candidates.json").write_text(json.dumps(candidates, indent=2, default=str))
             mlflow.log_artifact(str(Path(tmp) / "candidates.json"))
-            final = _fit(recipe_id, params, config.seed, snapshot.training_data())
+            final = _fit(recipe_id, params, config.seed, snapshot.training_data(), platform.settings.compute())
             recipe_dir = final.save(Path(tmp) / "recipe")
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -244,7 +244,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
 
 
 def _choose(
-    config: SolutionConfig, split: Split, snapshot: Snapshot
+    config: SolutionConfig, split: Split, snapshot: Snapshot, compute: Compute
 ) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
     """The recipe and hyperparameters to ship, and every candidate's validation and test metrics.
 
@@ -269,6 +269,8 @@ def _choose(
             hpo_trials=config.hpo_trials,
             hpo_seconds=config.hpo_seconds,
             ranges={name: r.dimension() for name, r in config.hpo_ranges.items()},
+            torch_threads=compute.torch_threads or 1,
+            device=compute.device,
         )
         for recipe_id in config.candidates()
     ]
