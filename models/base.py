@@ -152,6 +152,16 @@ class Segment:
     scores: list[float]
 
 
+def by_user_then_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows ordered by user id, then timestamp, equal ones in their given order.
+
+    (pandas ignores ``kind="stable"`` when sorting on two columns, so ties could come out in another order
+    when rows are added or removed: an update could then not match a refit.)
+    """
+    users = pd.factorize(frame[USER_ID], sort=True)[0]
+    return frame.iloc[np.lexsort((frame[TIMESTAMP].to_numpy(), users))]
+
+
 class Recipe(ABC):
     """Base class of every recipe. Subclasses set the class variables and implement ``_fit``/``_score``."""
 
@@ -175,9 +185,7 @@ class Recipe(ABC):
         elif not isinstance(params, RecipeParams):
             params = self.Params(**dict(params))
         elif not isinstance(params, self.Params):
-            raise ValueError(
-                f"recipe {self.recipe_id!r} takes {self.Params.__name__}, not {type(params).__name__}"
-            )
+            raise ValueError(f"recipe {self.recipe_id!r} takes {self.Params.__name__}, not {type(params).__name__}")
         self.params = params
         self.seed = seed
         self.compute = compute or Compute()
@@ -191,8 +199,14 @@ class Recipe(ABC):
             raise ValueError(f"interactions lack required columns {sorted(missing)}")
         if frame.empty:
             raise ValueError("cannot fit a recipe on zero interactions")
-        frame = frame[[USER_ID, ITEM_ID, TIMESTAMP]].astype({USER_ID: str, ITEM_ID: str})
-        frame = frame.sort_values([USER_ID, TIMESTAMP], kind="stable")
+        frame = by_user_then_time(frame[[USER_ID, ITEM_ID, TIMESTAMP]].astype({USER_ID: str, ITEM_ID: str}))
+        user_codes, item_codes = self._index(frame)
+        self._fit(data, frame, user_codes, item_codes)
+        return self
+
+    def _index(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Set the id maps, histories and popularity from ``frame`` (sorted by user, then time, stably);
+        returns the rows' user and item codes, in that order."""
         item_codes, item_ids = pd.factorize(frame[ITEM_ID], sort=True)
         user_codes, user_ids = pd.factorize(frame[USER_ID], sort=True)
         self.item_ids_ = np.asarray(item_ids, dtype=str)
@@ -201,11 +215,11 @@ class Recipe(ABC):
         # each user's items in time order, as CSR (rows are sorted by user code because ids were sorted)
         order = np.argsort(user_codes, kind="stable")
         self.history_indices_ = item_codes[order].astype(np.int32)
+        self.history_times_ = frame[TIMESTAMP].to_numpy()[order]
         counts = np.bincount(user_codes, minlength=len(self.user_ids_))
         self.history_indptr_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.popularity_ = np.bincount(item_codes, minlength=len(self.item_ids_)).astype(np.float64)
-        self._fit(data, frame, user_codes[order], item_codes[order])
-        return self
+        return user_codes[order], item_codes[order]
 
     def _build_indexes(self) -> None:
         self.item_index_ = {item: i for i, item in enumerate(self.item_ids_.tolist())}
@@ -394,9 +408,7 @@ class Recipe(ABC):
 
         Only USER_SEGMENTATION recipes (item_affinity, item_attribute_affinity) override this.
         """
-        raise UnsupportedOperation(
-            f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer user-segment queries"
-        )
+        raise UnsupportedOperation(f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer user-segment queries")
 
     def popular_items(
         self, n: int = 25, *, filter_items: Collection[str] | None = None, items: Collection[str] | None = None
