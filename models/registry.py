@@ -73,6 +73,13 @@ _TABLE: tuple[RecipeInfo, ...] = (
         (FULL, UPDATE),
     ),
     RecipeInfo(
+        "semantic_similarity",
+        "models.semantic_similarity.recipe:SemanticSimilarity",
+        RecipeType.RELATED_ITEMS,
+        "Related items from the text of item fields (TF-IDF and truncated SVD shipped offline, or a local model).",
+        ("aws-semantic-similarity",),
+    ),
+    RecipeInfo(
         "next_item_knn",
         "models.next_item_knn.recipe:NextItemKnn",
         RecipeType.USER_PERSONALIZATION,
