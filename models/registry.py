@@ -121,6 +121,20 @@ _TABLE: tuple[RecipeInfo, ...] = (
         "Re-ranks a given item list with a trained user model (hrnn by default).",
         ("aws-personalized-ranking",),
     ),
+    RecipeInfo(
+        "item_affinity",
+        "models.affinity.recipe:ItemAffinity",
+        RecipeType.USER_SEGMENTATION,
+        "User segments: the users most likely to interact with given items (batch segment jobs).",
+        ("aws-item-affinity",),
+    ),
+    RecipeInfo(
+        "item_attribute_affinity",
+        "models.affinity.recipe:ItemAttributeAffinity",
+        RecipeType.USER_SEGMENTATION,
+        "User segments: the users most likely to interact with items of given attributes (batch segment jobs).",
+        ("aws-item-attribute-affinity",),
+    ),
 )
 _BY_ID: dict[str, RecipeInfo] = {info.recipe_id: info for info in _TABLE}
 _BY_NAME: dict[str, str] = {
