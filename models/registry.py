@@ -88,6 +88,21 @@ _TABLE: tuple[RecipeInfo, ...] = (
         (FULL, UPDATE),
     ),
     RecipeInfo(
+        "user_personalization_v2",
+        "models.user_personalization_v2.recipe:UserPersonalizationV2",
+        RecipeType.USER_PERSONALIZATION,
+        "Causal self-attention over each user's sequence, full-softmax cross-entropy at every position, "
+        "event-type weights, item metadata and exploration of new items.",
+        ("aws-user-personalization-v2",),
+    ),
+    RecipeInfo(
+        "two_stage",
+        "models.two_stage.recipe:TwoStage",
+        RecipeType.USER_PERSONALIZATION,
+        "Candidates from several recipes reranked by gradient-boosted trees on their scores, recency and "
+        "popularity, trained on a time-based validation slice.",
+    ),
+    RecipeInfo(
         "hrnn",
         "models.hrnn.recipe:Hrnn",
         RecipeType.USER_PERSONALIZATION,
@@ -120,6 +135,13 @@ _TABLE: tuple[RecipeInfo, ...] = (
         RecipeType.PERSONALIZED_RANKING,
         "Re-ranks a given item list with a trained user model (hrnn by default).",
         ("aws-personalized-ranking",),
+    ),
+    RecipeInfo(
+        "personalized_ranking_v2",
+        "models.personalized_ranking.recipe:PersonalizedRankingV2",
+        RecipeType.PERSONALIZED_RANKING,
+        "Re-ranks a given item list with user_personalization_v2's transformer.",
+        ("aws-personalized-ranking-v2",),
     ),
     RecipeInfo(
         "item_affinity",

@@ -81,3 +81,20 @@ class PersonalizedRanking(Recipe):
         base._build_indexes()
         base._restore({k.removeprefix("base."): v for k, v in arrays.items() if k.startswith("base.")})
         self.base_ = base
+
+
+class PersonalizedRankingV2Params(PersonalizedRankingParams):
+    """As personalized_ranking's, with user_personalization_v2's transformer as the default base model."""
+
+    base_recipe: str = Field(
+        default="user_personalization_v2", description="USER_PERSONALIZATION recipe that scores the items."
+    )
+
+
+class PersonalizedRankingV2(PersonalizedRanking):
+    """Personalize's Personalized-Ranking-v2: ranks given items with user_personalization_v2 (by default)."""
+
+    params: PersonalizedRankingV2Params
+
+    recipe_id = "personalized_ranking_v2"
+    Params = PersonalizedRankingV2Params
