@@ -154,3 +154,18 @@ def _without(log: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
         )
     kept = merged["_merge"].to_numpy() == "left_only"
     return log[kept].reset_index(drop=True)
+
+
+def interaction_delta(held: pd.DataFrame, current: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What turns the interactions a model ``held`` into the ``current`` ones: rows to add and rows to remove,
+    matched as a multiset of (user, item, timestamp), each in its frame's order."""
+    keys = [USER_ID, ITEM_ID, TIMESTAMP]
+    old = _interactions(held, "held")
+    new = _interactions(current, "current")
+    old = old.assign(_n=old.groupby(keys, sort=False).cumcount())
+    new = new.assign(_n=new.groupby(keys, sort=False).cumcount())
+    merged_new = new.merge(old[[*keys, "_n"]], on=[*keys, "_n"], how="left", indicator=True)
+    added = new[merged_new["_merge"].to_numpy() == "left_only"][keys].reset_index(drop=True)
+    merged_old = old.merge(new[[*keys, "_n"]], on=[*keys, "_n"], how="left", indicator=True)
+    removed = old[merged_old["_merge"].to_numpy() == "left_only"][keys].reset_index(drop=True)
+    return added, removed

@@ -105,9 +105,13 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
 
 def start_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
     """Record a new solution version, CREATE PENDING; :func:`run_solution_version` trains it."""
-    if training_mode != "FULL":
-        raise InvalidInputError(f"training mode {training_mode!r} is not supported yet; use FULL")
+    if training_mode not in ("FULL", "UPDATE"):
+        raise InvalidInputError(f"training mode {training_mode!r} is not supported; use FULL or UPDATE")
     solution_resource = platform.catalog.get(ResourceType.SOLUTION, solution)
+    if training_mode == "UPDATE":
+        from recsmith.training.updates import check_update
+
+        check_update(platform, solution_resource)
     version_id = uuid.uuid4().hex[:8]
     return platform.catalog.create(
         Resource(
@@ -129,7 +133,12 @@ def run_solution_version(platform: Platform, solution_version: str) -> Resource:
     solution_resource = platform.catalog.get(ResourceType.SOLUTION, version.attributes["solutionArn"])
     version = platform.catalog.update(version, status=Status.CREATE_IN_PROGRESS)
     try:
-        outcome = _train(platform, solution_resource, version)
+        if version.attributes.get("trainingMode") == "UPDATE":
+            from recsmith.training.updates import update_solution_version
+
+            outcome = update_solution_version(platform, solution_resource, version)
+        else:
+            outcome = _train(platform, solution_resource, version)
     except (RecsmithError, ValueError) as exc:
         logger.exception("training %s failed", version.arn)
         return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=str(exc))
