@@ -92,7 +92,6 @@ class TwoStage(Recipe):
         return models
 
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        self._item_statistics(item_codes, self.history_times_)
         # the slice: each user's newest interaction held out (users with at least 3), the rest fits stage one
         lengths = np.diff(self.history_indptr_)
         last = self.history_indptr_[1:] - 1
@@ -105,6 +104,9 @@ class TwoStage(Recipe):
         # ``frame`` is in history order (user, then time), so row k is history position k
         slice_data = InteractionData(data.interactions.loc[frame.index[~held]], items=data.items, users=data.users)
         slice_models = self._candidate_models(slice_data)
+        # the ranker learns from features as they were before the held-out events (else their own timestamps
+        # would tell the ranker which items were taken last: a leak)
+        self._item_statistics(item_codes[~held], self.history_times_[~held])
         users = self.user_ids_[eligible].tolist()
         targets = self.item_ids_[self.history_indices_[last[eligible]]]
         features, labels = [], []
@@ -117,6 +119,7 @@ class TwoStage(Recipe):
         x_train = np.vstack(features) if features else np.zeros((0, self._n_features()))
         y_train = np.concatenate(labels) if labels else np.zeros(0, dtype=bool)
         self._train_ranker(x_train, y_train)
+        self._item_statistics(item_codes, self.history_times_)
         self.models_ = self._candidate_models(data)
         for model in self.models_:
             if not np.array_equal(model.item_ids_, self.item_ids_):
@@ -133,6 +136,7 @@ class TwoStage(Recipe):
         times = times.astype(np.float64)
         self.reference_time_ = float(times.max())
         recent = times > self.reference_time_ - self.params.recent_days * _DAY
+        self.item_popularity_ = np.bincount(item_codes, minlength=self.n_items).astype(np.float64)
         self.recent_popularity_ = np.bincount(item_codes[recent], minlength=self.n_items).astype(np.float64)
         last_taken = np.full(self.n_items, -np.inf)
         np.maximum.at(last_taken, item_codes, times)
@@ -159,7 +163,7 @@ class TwoStage(Recipe):
             full = np.full((len(users), self.n_items), -np.inf)
             full[:, mapping] = raw
             per_model.append(full)
-        log_pop = np.log1p(self.popularity_)
+        log_pop = np.log1p(self.item_popularity_)
         log_recent = np.log1p(self.recent_popularity_)
         age_days = np.minimum((self.reference_time_ - self.last_taken_) / _DAY, 10_000.0)
         out = []
@@ -239,6 +243,7 @@ class TwoStage(Recipe):
             "tree_starts": self.tree_starts_,
             "baseline": np.asarray(self.baseline_),
             "reference_time": np.asarray(self.reference_time_),
+            "item_popularity": self.item_popularity_,
             "recent_popularity": self.recent_popularity_,
             "last_taken": self.last_taken_,
         }
@@ -253,6 +258,7 @@ class TwoStage(Recipe):
         self.tree_starts_ = arrays["tree_starts"]
         self.baseline_ = float(arrays["baseline"])
         self.reference_time_ = float(arrays["reference_time"])
+        self.item_popularity_ = arrays["item_popularity"]
         self.recent_popularity_ = arrays["recent_popularity"]
         self.last_taken_ = arrays["last_taken"]
         self.models_ = []

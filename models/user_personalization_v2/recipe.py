@@ -17,8 +17,9 @@ newest window alone throws away most positions), predicts at every position:
   ``weight``, ``eventValueThreshold``): events below their type's threshold are dropped, types not listed
   weigh ``default_event_weight``.
 
-Scoring runs the network over the user's latest ``max_length`` items, events since training included, so a new
-event changes the next answer at once. As in hrnn, inference runs one history at a time on the CPU: a batch
+Scoring runs the network over the user's latest ``max_length`` items, left-padded as the training windows are (so
+every position means what it meant in training), events since training included, so a new event changes the
+next answer at once. As in hrnn, inference runs one history at a time on the CPU: a batch
 answers exactly as the same users asked one by one, and a loaded model exactly as the saved one. Training uses
 the compute settings' device (CUDA when present) and threads.
 
@@ -129,10 +130,12 @@ class _Net(nn.Module):
             padded = torch.cat([torch.zeros_like(self.item_features[:1]), self.item_features])
             vectors = vectors + self.feature_projection(padded[sequences])
         positions = torch.arange(length, device=sequences.device)
-        x = self.dropout(vectors * math.sqrt(vectors.shape[-1]) + self.position(positions)[None])
+        real = (sequences > 0).unsqueeze(-1).to(vectors.dtype)
+        # padding reads as zero vectors (no position either); no padding mask, so no query ever sees only masked
+        # keys (that gives NaN), and a left-padded history computes exactly as in training
+        x = self.dropout((vectors * math.sqrt(vectors.shape[-1]) + self.position(positions)[None]) * real)
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=sequences.device), 1)
-        padding = sequences == 0
-        x = self.blocks(x, mask=causal, src_key_padding_mask=padding, is_causal=True)
+        x = self.blocks(x, mask=causal, is_causal=True)
         return self.norm(x)
 
 
@@ -175,6 +178,12 @@ class UserPersonalizationV2(Recipe):
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         device = self.compute.torch_device()
+        if data.items is not None and ITEM_ID in data.items.columns:  # catalogue-only items: new, scored by features
+            new = np.setdiff1d(data.items[ITEM_ID].astype(str).unique(), self.item_ids_)
+            if len(new):
+                self.item_ids_ = np.concatenate([self.item_ids_, np.sort(new)]).astype(str)
+                self.popularity_ = np.concatenate([self.popularity_, np.zeros(len(new))])
+                self._build_indexes()
         self._set_item_features(data.items)
         weights = self._event_weights(data.interactions.loc[frame.index])
         self.reference_time_ = float(frame[TIMESTAMP].max())
@@ -330,7 +339,9 @@ class UserPersonalizationV2(Recipe):
             for row, history in enumerate(histories):
                 if not len(history):
                     continue
-                latest = np.asarray(history[-length:], dtype=np.int64) + 1
+                latest = np.zeros(length, dtype=np.int64)  # left-padded to the training windows' length
+                recent = np.asarray(history[-length:], dtype=np.int64) + 1
+                latest[length - len(recent) :] = recent
                 state = self._net.states(torch.as_tensor(latest)[None, :])[0, -1]
                 scores[row] = (table @ state + self._net.item_bias).numpy().astype(np.float64)
         return scores
