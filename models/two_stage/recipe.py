@@ -218,7 +218,11 @@ class TwoStage(Recipe):
             early_stopping=False,
             random_state=self.seed,
         )
-        ranker.fit(x, y.astype(np.int64))
+        from threadpoolctl import threadpool_limits
+
+        # OpenMP threads that outnumber free cores spin: one thread unless the compute settings give more
+        with threadpool_limits(limits=max(1, self.compute.torch_threads)):
+            ranker.fit(x, y.astype(np.int64))
         self.tree_nodes_, self.tree_starts_, self.baseline_ = _export_trees(ranker)
 
     # ----------------------------------------------------------------- scoring
