@@ -45,5 +45,6 @@ def test_personalize_names_and_arns_resolve_to_our_recipes(name: str, recipe_id:
 def test_types_filter_and_unknown_names_list_the_known_ones() -> None:
     segmentation = [r.recipe_id for r in list_recipes(RecipeType.USER_SEGMENTATION)]
     assert segmentation == ["item_affinity", "item_attribute_affinity"]
-    with pytest.raises(KeyError, match="unknown recipe 'arn:aws:personalize:::recipe/aws-nope'; known recipes: .*aws-sims"):
+    unknown = "unknown recipe 'arn:aws:personalize:::recipe/aws-nope'; known recipes: .*aws-sims"
+    with pytest.raises(KeyError, match=unknown):
         describe_recipe("arn:aws:personalize:::recipe/aws-nope")
