@@ -36,7 +36,7 @@ def branching(view_weight: float | None) -> tuple[UserPersonalizationV2, Interac
             rows.append((f"u{u}", item, 1_000 + 60 * t, event, 1.0))
     frame = pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE])
     config = {"events_config": ({"event_type": "view", "weight": view_weight},)} if view_weight is not None else {}
-    params = {**SMALL, "target_window": 1, **config}
+    params = {**SMALL, "target_window": 1, "num_negatives": 0, **config}  # the full softmax path
     return UserPersonalizationV2(params, seed=0).fit(InteractionData(frame)), InteractionData(frame)
 
 
