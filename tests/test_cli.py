@@ -51,6 +51,7 @@ def test_whole_workflow_from_the_cli(run, sample_files: SampleFiles, tmp_path: P
         "shop-i",
         "--data-location",
         str(sample_files.interactions),
+        "--wait",
     )
     assert job["status"] == "ACTIVE"
     tracking_id = run("create-event-tracker", "--name", "t", "--dataset-group", "shop")["trackingId"]
@@ -152,7 +153,11 @@ def test_whole_workflow_from_the_cli(run, sample_files: SampleFiles, tmp_path: P
         "--num-results",
         "4",
     )
-    assert batch["status"] == "ACTIVE"
+    # returns at once; the job pool (`run-jobs`, or `serve`) runs it
+    assert batch["status"] == "CREATE PENDING"
+    assert run("run-jobs", "--workers", "1", "--drain")["stopped"] is True
+    described_batch = run("describe-batch-inference-job", "--batch-inference-job-arn", batch["batchInferenceJobArn"])
+    assert described_batch["batchInferenceJob"]["status"] == "ACTIVE"
     lines = [json.loads(line) for line in (tmp_path / "out" / "in.jsonl.out").read_text().splitlines()]
     assert [len(line["output"]["recommendedItems"]) for line in lines] == [4, 4]
     filtered_batch = run(
@@ -169,6 +174,7 @@ def test_whole_workflow_from_the_cli(run, sample_files: SampleFiles, tmp_path: P
         "not-seen",
         "--filter-values",
         '{"TYPES": "\\"*\\""}',
+        "--wait",
     )
     assert filtered_batch["status"] == "ACTIVE"
     assert run("delete-filter", "--filter-arn", "not-seen")["filterArn"] == seen
@@ -180,6 +186,7 @@ def test_whole_workflow_from_the_cli(run, sample_files: SampleFiles, tmp_path: P
         str(tmp_path / "export"),
         "--ingestion-mode",
         "all",
+        "--wait",
     )
     assert exported["status"] == "ACTIVE"
     export_csv = pd.read_csv(exported["outputLocation"])

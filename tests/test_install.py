@@ -170,7 +170,7 @@ def test_the_built_wheel_serves_a_campaign_outside_the_checkout(tmp_path: Path) 
     run("create-schema", "--name", "shop-i", "--schema-file", f"file://{sample['interactions_schema']}")
     run("create-dataset", "--name", "shop-i", "--dataset-group", "shop", "--dataset-type", "INTERACTIONS",
         "--schema", "shop-i")  # fmt: skip
-    run("create-dataset-import-job", "--dataset", "shop-i", "--data-location", sample["interactions"])
+    run("create-dataset-import-job", "--dataset", "shop-i", "--data-location", sample["interactions"], "--wait")
     run("create-solution", "--name", "shop-pop", "--dataset-group", "shop", "--recipe", "popularity_count")
     version = run("create-solution-version", "--solution", "shop-pop", "--wait")["solutionVersionArn"]
     campaign = run("create-campaign", "--name", "shop-live", "--solution-version", version)["campaignArn"]

@@ -3,6 +3,10 @@
 Every command prints JSON (with the resource's ARN, as Personalize does) and exits non-zero with a one-line
 error on failure. A flag that names a resource takes its ARN, or its name where that is unambiguous. Each
 command is a thin adapter over one function of the library.
+
+Job-backed creates (import, export, solution version, batch inference) return at once with the job CREATE
+PENDING, as Personalize does, and the job executor runs it (``recsmith run-jobs`` or ``recsmith serve``);
+``--wait`` runs it in the foreground instead and returns when it has ended.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from recsmith.catalog import ResourceType, Status
+from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.errors import InvalidInputError, RecsmithError
+from recsmith.jobs import JobKind
 from recsmith.platform import Platform
 
 Handler = Callable[[Platform, argparse.Namespace], Any]
@@ -79,6 +84,26 @@ def _json_arg(value: str, flag: str) -> Any:
         raise InvalidInputError(f"{flag} is not valid JSON: {exc}") from exc
 
 
+def _submit(platform: Platform, kind: JobKind, job: Resource) -> None:
+    """Hand a started job to the executor; say so on stderr when no local pool is there to run it."""
+    platform.jobs.submit(kind, job.arn)
+    if platform.settings.executor == "local":
+        from recsmith.jobs.local import live_pools
+
+        if not live_pools(platform):
+            print(
+                f"recsmith: no job pool is running: {job.arn} waits CREATE PENDING until `recsmith run-jobs` "
+                "(or `recsmith serve`) runs; --wait runs it in the foreground",
+                file=sys.stderr,
+            )
+
+
+def _ended(job: Resource, what: str) -> Resource:
+    if job.status is Status.CREATE_FAILED:
+        raise RecsmithError(f"{what} {job.arn} CREATE FAILED: {job.failure_reason}")
+    return job
+
+
 # ------------------------------------------------------------------ handlers
 def _create_dataset_group(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.data.datasets import create_dataset_group
@@ -100,12 +125,14 @@ def _create_dataset(platform: Platform, args: argparse.Namespace) -> Any:
 
 
 def _create_dataset_import_job(platform: Platform, args: argparse.Namespace) -> Any:
-    from recsmith.data.imports import create_dataset_import_job
+    from recsmith.data.imports import run_dataset_import_job, start_dataset_import_job
 
     job_name = args.job_name or f"import-{time.strftime('%Y%m%d-%H%M%S')}"
-    job = create_dataset_import_job(platform, job_name, args.dataset, args.data_location, args.import_mode)
-    if job.status is Status.CREATE_FAILED:
-        raise RecsmithError(f"dataset import job {job.arn} CREATE FAILED: {job.failure_reason}")
+    job = start_dataset_import_job(platform, job_name, args.dataset, args.data_location, args.import_mode)
+    if args.wait:
+        job = _ended(run_dataset_import_job(platform, job.arn), "dataset import job")
+    else:
+        _submit(platform, JobKind.DATASET_IMPORT, job)
     return {"datasetImportJobArn": job.arn, "status": job.status.value}
 
 
@@ -181,23 +208,37 @@ def _create_solution_version(platform: Platform, args: argparse.Namespace) -> An
 
     version = start_solution_version(platform, args.solution, args.training_mode)
     if args.wait:
-        version = run_solution_version(platform, version.arn)
-        if version.status is Status.CREATE_FAILED:
-            raise RecsmithError(f"solution version {version.arn} CREATE FAILED: {version.failure_reason}")
+        version = _ended(run_solution_version(platform, version.arn), "solution version")
     else:
-        # as Personalize does, return at once and train in the background; describe-solution-version tracks it
-        log = platform.settings.resolved_home / "logs" / f"{version.arn.rsplit('/', 1)[-1]}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            subprocess.Popen(
-                [sys.executable, "-m", "recsmith.cli", "run-solution-version", "--solution-version", version.arn],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "RECSMITH_HOME": str(platform.settings.resolved_home)},
-            )
+        _submit(platform, JobKind.SOLUTION_VERSION, version)
     return {"solutionVersionArn": version.arn, "status": version.status.value}
+
+
+def _stop_solution_version_creation(platform: Platform, args: argparse.Namespace) -> Any:
+    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, args.solution_version)
+    platform.jobs.stop(JobKind.SOLUTION_VERSION, version.arn)
+    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, version.arn)
+    return {"solutionVersionArn": version.arn, "status": version.status.value}
+
+
+def _run_jobs(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.jobs.local import LocalExecutor
+
+    if platform.settings.executor != "local":
+        raise InvalidInputError(f"run-jobs runs the local pool; RECSMITH_EXECUTOR is {platform.settings.executor!r}")
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with LocalExecutor(platform, workers=args.workers) as pool:
+            print(json.dumps({"poolId": pool.pool_id, "workers": pool.workers}), file=sys.stderr, flush=True)
+            while not stop.is_set():
+                if args.drain and pool.wait_idle(timeout=0.5):
+                    break
+                stop.wait(0.5)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return {"poolId": pool.pool_id, "stopped": True}
 
 
 def _run_solution_version(platform: Platform, args: argparse.Namespace) -> Any:
@@ -323,12 +364,14 @@ def _get_personalized_ranking(platform: Platform, args: argparse.Namespace) -> A
 
 
 def _create_dataset_export_job(platform: Platform, args: argparse.Namespace) -> Any:
-    from recsmith.data.export import create_dataset_export_job
+    from recsmith.data.export import run_dataset_export_job, start_dataset_export_job
 
     job_name = args.job_name or f"export-{time.strftime('%Y%m%d-%H%M%S')}"
-    job = create_dataset_export_job(platform, job_name, args.dataset, args.job_output, args.ingestion_mode)
-    if job.status is Status.CREATE_FAILED:
-        raise RecsmithError(f"dataset export job {job.arn} CREATE FAILED: {job.failure_reason}")
+    job = start_dataset_export_job(platform, job_name, args.dataset, args.job_output, args.ingestion_mode)
+    if not args.wait:
+        _submit(platform, JobKind.DATASET_EXPORT, job)
+        return {"datasetExportJobArn": job.arn, "status": job.status.value}
+    job = _ended(run_dataset_export_job(platform, job.arn), "dataset export job")
     return {
         "datasetExportJobArn": job.arn,
         "status": job.status.value,
@@ -337,10 +380,10 @@ def _create_dataset_export_job(platform: Platform, args: argparse.Namespace) -> 
 
 
 def _create_batch_inference_job(platform: Platform, args: argparse.Namespace) -> Any:
-    from recsmith.campaigns.batch import create_batch_inference_job
+    from recsmith.campaigns.batch import run_batch_inference_job, start_batch_inference_job
 
     job_name = args.job_name or f"batch-{time.strftime('%Y%m%d-%H%M%S')}"
-    job = create_batch_inference_job(
+    job = start_batch_inference_job(
         platform,
         job_name,
         args.solution_version,
@@ -350,8 +393,10 @@ def _create_batch_inference_job(platform: Platform, args: argparse.Namespace) ->
         filter_arn=args.filter_arn,
         filter_values=_filter_values(args),
     )
-    if job.status is Status.CREATE_FAILED:
-        raise RecsmithError(f"batch inference job {job.arn} CREATE FAILED: {job.failure_reason}")
+    if args.wait:
+        job = _ended(run_batch_inference_job(platform, job.arn), "batch inference job")
+    else:
+        _submit(platform, JobKind.BATCH_INFERENCE, job)
     return {"batchInferenceJobArn": job.arn, "status": job.status.value}
 
 
@@ -385,11 +430,9 @@ def _describe(noun: str) -> Handler:
     resource_type, key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
-        if resource_type is ResourceType.DATASET_IMPORT_JOB:
-            from recsmith.data.imports import reap_interrupted_import_jobs
+        from recsmith.jobs.lifecycle import refresh_job
 
-            reap_interrupted_import_jobs(platform)
-        resource = platform.catalog.get(resource_type, args.arn)
+        resource = refresh_job(platform, platform.catalog.get(resource_type, args.arn))
         out: dict[str, Any] = {key: resource.describe()}
         if resource_type is ResourceType.CAMPAIGN:
             out["campaignMoves"] = [m.model_dump() for m in platform.catalog.campaign_moves(resource.arn)]
@@ -402,13 +445,11 @@ def _list(noun: str) -> Handler:
     resource_type, _key = _RESOURCES[noun]
 
     def handler(platform: Platform, args: argparse.Namespace) -> Any:
-        if resource_type is ResourceType.DATASET_IMPORT_JOB:
-            from recsmith.data.imports import reap_interrupted_import_jobs
+        from recsmith.jobs.lifecycle import refresh_jobs
 
-            reap_interrupted_import_jobs(platform)
         group = getattr(args, "dataset_group_arn", None)
         group_arn = platform.catalog.get(ResourceType.DATASET_GROUP, group).arn if group else None
-        resources = platform.catalog.list(resource_type, dataset_group_arn=group_arn)
+        resources = refresh_jobs(platform, platform.catalog.list(resource_type, dataset_group_arn=group_arn))
         solution = getattr(args, "solution_arn", None)
         if solution:
             solution_arn = platform.catalog.get(ResourceType.SOLUTION, solution).arn
@@ -445,6 +486,14 @@ def _filter_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--filter-values", help='JSON object of parameter values, e.g. {"GENRE": "\\"comedy\\""}')
 
 
+def _wait_flag(sub: argparse.ArgumentParser, verb: str) -> None:
+    sub.add_argument(
+        "--wait",
+        action="store_true",
+        help=f"{verb} in the foreground and return when done (default: return at once; the job executor runs it)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recsmith", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -475,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
     sub.add_argument("--data-location", "--data-source", dest="data_location", required=True)
     sub.add_argument("--import-mode", default="FULL", help="FULL (replace) or INCREMENTAL (append)")
+    _wait_flag(sub, "import")
     sub = command("create-event-tracker", _create_event_tracker, "Create the group's event tracker.")
     sub.add_argument("--name", required=True)
     sub.add_argument("--dataset-group", "--dataset-group-arn", dest="dataset_group", required=True)
@@ -502,9 +552,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("create-solution-version", _create_solution_version, "Train a solution version.")
     sub.add_argument("--solution", "--solution-arn", dest="solution", required=True)
     sub.add_argument("--training-mode", default="FULL")
-    sub.add_argument("--wait", action="store_true", help="train in the foreground and return when done")
+    _wait_flag(sub, "train")
     sub = command("run-solution-version", _run_solution_version, "Train a CREATE PENDING solution version.")
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
+    sub = command(
+        "stop-solution-version-creation",
+        _stop_solution_version_creation,
+        "Stop a training: CREATE STOPPING, then CREATE STOPPED.",
+    )
+    sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
+    sub = command("run-jobs", _run_jobs, "Run the local job pool in the foreground until Ctrl-C or SIGTERM.")
+    sub.add_argument("--workers", type=int, help="worker processes; default RECSMITH_JOB_WORKERS")
+    sub.add_argument("--drain", action="store_true", help="exit once no job is queued or running")
     sub = command("get-solution-metrics", _get_solution_metrics, "Offline metrics of a solution version.")
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
     sub = command("create-campaign", _create_campaign, "Deploy a solution version as a campaign.")
@@ -553,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--job-output", required=True, help="output folder or s3://bucket/prefix/")
     sub.add_argument("--num-results", type=int, default=25)
     _filter_flags(sub)
+    _wait_flag(sub, "score")
     sub = command("create-batch-segment-job", _create_batch_segment_job, "User segments for items or attributes.")
     sub.add_argument("--job-name")
     sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
@@ -564,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)
     sub.add_argument("--job-output", required=True, help="local folder or s3://bucket/prefix/")
     sub.add_argument("--ingestion-mode", default="PUT", choices=["BULK", "PUT", "ALL"], type=str.upper)
+    _wait_flag(sub, "export")
     sub = command("generate-sample", _generate_sample, "Write the deterministic sample dataset.")
     sub.add_argument("--output", required=True)
     sub.add_argument("--users", type=int, default=300)

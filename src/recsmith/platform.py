@@ -12,6 +12,7 @@ from recsmith.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from recsmith.events.store import EventStore
+    from recsmith.jobs import Executor
 
 
 @dataclass
@@ -36,6 +37,14 @@ class Platform:
 
         self.settings.resolved_home.mkdir(parents=True, exist_ok=True)
         return EventStore(self.settings.resolved_event_store_url())
+
+    @cached_property
+    def jobs(self) -> Executor:
+        """The job executor the settings choose (``RECSMITH_EXECUTOR``): ``submit`` and ``stop`` return at once.
+        The local one runs jobs in the pool that ``recsmith serve`` or ``recsmith run-jobs`` starts."""
+        from recsmith.jobs import make_executor
+
+        return make_executor(self)
 
     def configure_mlflow(self) -> None:
         """Point the MLflow client of this process at the configured tracking store."""

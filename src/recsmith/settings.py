@@ -7,6 +7,7 @@ embedded ones: a SQLite catalog and event store, and a local folder for data and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
     dvc_track: bool = Field(default=True, description="Record each data version in DVC (dvc init --no-scm).")
     dvc_remote: str | None = Field(
         default=None, description="DVC remote URL (a folder, s3://...) that push-data-versions pushes to."
+    )
+    executor: Literal["local", "airflow"] = Field(
+        default="local",
+        description="What runs jobs (imports, exports, trainings, batch jobs): 'local', a pool of worker processes "
+        "that `recsmith serve` or `recsmith run-jobs` starts; 'airflow', runs of the matching DAGs.",
+    )
+    job_workers: int = Field(
+        default=2, ge=1, description="Worker processes of the local job pool: jobs running at once; the rest wait."
+    )
+    job_poll_seconds: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="How often the local job pool looks for jobs other processes queued, for stop requests and "
+        "for workers that ended. Jobs submitted in the pool's own process start at once.",
     )
 
     device: str | None = Field(

@@ -66,38 +66,37 @@ def test_sigkill_midway_leaves_the_dataset_unchanged(platform: Platform, tmp_pat
 
 
 def test_a_running_import_of_a_live_process_is_not_reaped(platform: Platform, tmp_path: Path) -> None:
-    from recsmith.data.imports import reap_interrupted_import_jobs
+    from recsmith.arns import make_arn
+    from recsmith.catalog import ProcessRef, Resource
+    from recsmith.data.imports import reap_interrupted_import_jobs, start_dataset_import_job
 
-    create_dataset_group(platform, "shop")
-    create_schema(platform, "shop-interactions", json.dumps(INTERACTIONS_SCHEMA))
-    dataset = create_dataset(platform, "shop-interactions", "shop", "INTERACTIONS", "shop-interactions")
-    job = platform.create_resource(
-        ResourceType.DATASET_IMPORT_JOB,
-        "elsewhere",
-        dataset_group_arn=dataset.dataset_group_arn,
-        status=Status.CREATE_IN_PROGRESS,
-        attributes={"datasetArn": dataset.arn, "owner": {"host": "another-host", "pid": 1, "startTime": 0.0}},
+    create_schema(platform, "interactions", json.dumps(INTERACTIONS_SCHEMA))
+    datasets = []
+    for group in ("shop", "books"):
+        create_dataset_group(platform, group)
+        datasets.append(create_dataset(platform, f"{group}-interactions", group, "INTERACTIONS", "interactions"))
+    # an import run on another machine: not this host's to judge
+    elsewhere = platform.catalog.create_job(
+        Resource(
+            arn=make_arn(platform.settings, ResourceType.DATASET_IMPORT_JOB, "elsewhere"),
+            resource_type=ResourceType.DATASET_IMPORT_JOB,
+            name="elsewhere",
+            dataset_group_arn=datasets[0].dataset_group_arn,
+            status=Status.CREATE_PENDING,
+            attributes={"datasetArn": datasets[0].arn},
+        ),
+        owner=ProcessRef(host="another-host", pid=1, started=0.0),
+        exclusive_key=datasets[0].arn,
     )
-    mine = platform.create_resource(
-        ResourceType.DATASET_IMPORT_JOB,
-        "mine",
-        dataset_group_arn=dataset.dataset_group_arn,
-        status=Status.CREATE_IN_PROGRESS,
-        attributes={"datasetArn": dataset.arn, "owner": _this_process()},
-    )
-    assert reap_interrupted_import_jobs(platform) == []
-    assert platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, job.arn).status is Status.CREATE_IN_PROGRESS
-    assert platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, mine.arn).status is Status.CREATE_IN_PROGRESS
-    # one import at a time per dataset
     source = tmp_path / "a.csv"
     source.write_text(HEADER + "u1,i1,1700000000,click,1\n")
+    mine = start_dataset_import_job(platform, "mine", datasets[1].arn, str(source))  # held by this live process
+    assert reap_interrupted_import_jobs(platform) == []
+    assert [j.status for j in list_dataset_import_jobs(platform)] == [Status.CREATE_PENDING] * 2
+    assert describe_dataset_import_job(platform, elsewhere.arn).status is Status.CREATE_PENDING
+    assert describe_dataset_import_job(platform, mine.arn).status is Status.CREATE_PENDING
+    # one import at a time per dataset
     with pytest.raises(ResourceInUseError, match="has an import job in progress \\(elsewhere\\); wait for it"):
-        create_dataset_import_job(platform, "second", dataset.arn, str(source))
-
-
-def _this_process() -> dict[str, object]:
-    import socket
-
-    import psutil
-
-    return {"host": socket.gethostname(), "pid": os.getpid(), "startTime": psutil.Process().create_time()}
+        create_dataset_import_job(platform, "second", datasets[0].arn, str(source))
+    with pytest.raises(ResourceInUseError, match="has an import job in progress \\(mine\\); wait for it"):
+        create_dataset_import_job(platform, "third", datasets[1].arn, str(source))

@@ -125,7 +125,7 @@ def test_automl_with_hpo_from_the_cli(
     run("create-dataset", "--name", "shop-i", "--dataset-group", "shop", "--dataset-type", "INTERACTIONS",
         "--schema", "shop-i")  # fmt: skip
     run("create-dataset-import-job", "--job-name", "one", "--dataset", "shop-i",
-        "--data-location", str(sample_files.interactions))  # fmt: skip
+        "--data-location", str(sample_files.interactions), "--wait")  # fmt: skip
     solution_config = {
         "autoMLConfig": {
             "recipeList": ["sims", "popularity_count", "deepfm"],

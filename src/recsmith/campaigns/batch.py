@@ -16,6 +16,10 @@ load) ends CREATE FAILED with the reason.
 folder or ``s3://bucket/prefix/``. Each input file gives ``<name>.out``. Outputs are staged and published only
 when every input has been scored, so a failed job leaves no partial output. Input is read line by line and
 scored in chunks whose score matrix stays under ``score_budget`` cells, so memory stays flat with input size.
+
+:func:`start_batch_inference_job` validates and records the job (CREATE PENDING);
+:func:`run_batch_inference_job` scores it (a job executor's worker, or :func:`create_batch_inference_job`, which
+does both).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +39,8 @@ from recsmith.campaigns.holder import load_recipe
 from recsmith.campaigns.recommend import MAX_INPUT_LIST, MAX_RESULTS
 from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.errors import InvalidInputError, RecsmithError, ResourceInUseError
+from recsmith.jobs import JobKind
+from recsmith.jobs.lifecycle import begin_job, record_job
 from recsmith.platform import Platform
 
 logger = logging.getLogger(__name__)
@@ -60,12 +65,37 @@ def create_batch_inference_job(
     chunk_size: int = CHUNK_SIZE,
     score_budget: int = SCORE_BUDGET,
 ) -> Resource:
-    """Score every line of ``job_input`` with a solution version; returns the job ACTIVE or CREATE FAILED.
+    """Score every line of ``job_input`` with a solution version now; returns the job ACTIVE or CREATE FAILED.
 
     The output goes to ``<job_output>/<input file name>.out``; lines are scored ``chunk_size`` at a time, fewer
     when ``chunk_size`` users times the model's items would exceed ``score_budget``.
     ``filter_arn`` (a filter of the version's dataset group) applies to every line.
     """
+    job = start_batch_inference_job(
+        platform,
+        job_name,
+        solution_version,
+        job_input,
+        job_output,
+        num_results,
+        filter_arn=filter_arn,
+        filter_values=filter_values,
+    )
+    return run_batch_inference_job(platform, job.arn, chunk_size=chunk_size, score_budget=score_budget)
+
+
+def start_batch_inference_job(
+    platform: Platform,
+    job_name: str,
+    solution_version: str,
+    job_input: str,
+    job_output: str,
+    num_results: int = 25,
+    *,
+    filter_arn: str | None = None,
+    filter_values: Mapping[str, str] | None = None,
+) -> Resource:
+    """Validate and record a batch inference job, CREATE PENDING; :func:`run_batch_inference_job` scores it."""
     validate_name(job_name, "batch inference job")
     if not 1 <= num_results <= MAX_RESULTS:
         raise InvalidInputError(f"numResults must be from 1 to {MAX_RESULTS}, got {num_results}")
@@ -81,30 +111,41 @@ def create_batch_inference_job(
             )
         parse_filter_expression(filter_resource.attributes["filterExpression"])
         filter_arn = filter_resource.arn
-    job = platform.create_resource(
-        ResourceType.BATCH_INFERENCE_JOB,
+    return record_job(
+        platform,
+        JobKind.BATCH_INFERENCE,
         job_name,
         dataset_group_arn=version.dataset_group_arn,
-        status=Status.CREATE_PENDING,
         attributes={
             "solutionVersionArn": version.arn,
             "jobInput": {"s3DataSource": {"path": str(job_input)}},
             "jobOutput": {"s3DataDestination": {"path": str(job_output)}},
             "numResults": num_results,
-            **({"filterArn": filter_arn} if filter_arn else {}),
+            **({"filterArn": filter_arn, "filterValues": dict(filter_values or {})} if filter_arn else {}),
             "modelName": version.attributes["modelName"],
             "modelVersion": version.attributes["modelVersion"],
         },
     )
-    job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
-    staging = Path(tempfile.mkdtemp(prefix=".batch-", dir=platform.settings.data_root))
+
+
+def run_batch_inference_job(
+    platform: Platform, job_arn: str, *, chunk_size: int = CHUNK_SIZE, score_budget: int = SCORE_BUDGET
+) -> Resource:
+    """Score a CREATE PENDING batch inference job; returns it ACTIVE, or CREATE FAILED with the reason."""
+    job = begin_job(platform, JobKind.BATCH_INFERENCE, job_arn)
+    job_input = job.attributes["jobInput"]["s3DataSource"]["path"]
+    job_output = job.attributes["jobOutput"]["s3DataDestination"]["path"]
+    num_results = int(job.attributes["numResults"])
+    filter_arn = job.attributes.get("filterArn")
+    filter_values = job.attributes.get("filterValues")
+    staging = _staging(platform, job.name)
+    shutil.rmtree(staging, ignore_errors=True)
     try:
+        staging.mkdir(parents=True)
         inputs = _inputs(platform, job_input, staging / "in")
-        recipe = load_recipe(
-            platform, f"models:/{version.attributes['modelName']}/{version.attributes['modelVersion']}"
-        )
+        recipe = load_recipe(platform, f"models:/{job.attributes['modelName']}/{job.attributes['modelVersion']}")
         line_filter = (
-            _LineFilter(platform, filter_arn, dict(filter_values or {}), version.dataset_group_arn)
+            _LineFilter(platform, filter_arn, dict(filter_values or {}), job.dataset_group_arn)
             if filter_arn
             else None
         )
@@ -129,6 +170,15 @@ def create_batch_inference_job(
     return platform.catalog.update(
         job, status=Status.ACTIVE, attributes={"outputFile": outputs[0], "outputFiles": outputs, **counts}
     )
+
+
+def discard_batch_inference_job(platform: Platform, job: Resource) -> None:
+    """Remove the staging folder of a batch job whose process died (outputs are published only at the end)."""
+    shutil.rmtree(_staging(platform, job.name), ignore_errors=True)
+
+
+def _staging(platform: Platform, job_name: str) -> Path:
+    return platform.settings.data_root / f".batch-{job_name}"
 
 
 def _inputs(platform: Platform, job_input: str, staging: Path) -> list[tuple[str, Path]]:

@@ -1,5 +1,7 @@
 """The catalog: every resource (dataset group, schema, dataset, import job, event tracker, solution, solution
 version, campaign, batch inference job, filter) as one row keyed by its ARN, with Personalize's status lifecycle.
+Jobs in flight (who runs them, the local executor's queue, the per-dataset in-progress locks) have their own
+table (:mod:`recsmith.catalog.jobs`), changed in the same transactions as their resources' status.
 
 One table of resources, rather than one per type, keeps the catalog small while the resource shapes are still
 growing: the typed fields every resource has are columns, the rest is a JSON ``attributes`` document that the
@@ -16,12 +18,24 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import JSON, Float, Integer, String, Text, select
+from sqlalchemy import JSON, Float, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from recsmith.catalog.jobs import (
+    JobQueue,
+    JobRow,
+    JobState,
+    ProcessRef,
+    begin_condition,
+    create_job_tables,
+    delete_job_row,
+    new_job_row,
+    owner_columns,
+    rowcount,
+)
 from recsmith.db import make_engine
-from recsmith.errors import ResourceAlreadyExistsError, ResourceNotFoundError
+from recsmith.errors import ResourceAlreadyExistsError, ResourceInUseError, ResourceNotFoundError
 
 
 class ResourceType(StrEnum):
@@ -48,7 +62,13 @@ class Status(StrEnum):
     CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
     ACTIVE = "ACTIVE"
     CREATE_FAILED = "CREATE FAILED"
+    CREATE_STOPPING = "CREATE STOPPING"
+    CREATE_STOPPED = "CREATE STOPPED"
     DELETE_PENDING = "DELETE PENDING"
+
+
+FINAL_STATUSES = frozenset({Status.ACTIVE, Status.CREATE_FAILED, Status.CREATE_STOPPED})
+"""A job whose resource reaches one of these is over: its row in the jobs table goes in the same transaction."""
 
 
 class _Base(DeclarativeBase):
@@ -132,7 +152,9 @@ class Catalog:
         self.url = url
         self._engine = make_engine(url)
         _Base.metadata.create_all(self._engine)
+        create_job_tables(self._engine)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self.job_queue = JobQueue(self._sessions, self._engine.dialect.name)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -153,6 +175,97 @@ class Catalog:
                 f"{resource.resource_type} {resource.name!r} already exists ({resource.arn})"
             ) from exc
         return resource
+
+    def create_job(self, resource: Resource, *, owner: ProcessRef, exclusive_key: str | None = None) -> Resource:
+        """Insert a job ``resource`` (CREATE PENDING) and its row in the jobs table, HELD by ``owner``, in one
+        transaction. With ``exclusive_key``, the insert is refused with :class:`ResourceInUseError` while another
+        job in flight holds the same key: the check and the record are one step."""
+        try:
+            with self._session() as session:
+                session.add(ResourceRow(**_row_fields(resource)))
+                try:
+                    session.flush()
+                except IntegrityError as exc:
+                    raise ResourceAlreadyExistsError(
+                        f"{resource.resource_type} {resource.name!r} already exists ({resource.arn})"
+                    ) from exc
+                session.add(
+                    new_job_row(resource.arn, resource.resource_type.value, owner, exclusive_key, JobState.HELD)
+                )
+                session.flush()
+        except IntegrityError as exc:
+            holder = self.job_queue.holder(exclusive_key) if exclusive_key else None
+            raise ResourceInUseError(
+                f"{exclusive_key} is in use by {holder.resource_arn if holder else 'another job'}"
+            ) from exc
+        return resource
+
+    def begin_job(self, resource_type: ResourceType, arn: str, owner: ProcessRef) -> Resource:
+        """Turn a CREATE PENDING job CREATE IN_PROGRESS, run by ``owner``, in one step that only one process
+        wins: the job must be HELD or RUNNING by ``owner`` (its creator, or the worker its pool named) or QUEUED
+        (nobody claimed it yet). Anything else is :class:`ResourceInUseError`."""
+        with self._session() as session:
+            # a conditional UPDATE first: it takes SQLite's write lock, so what follows reads a settled state
+            taken = session.execute(
+                update(JobRow)
+                .where(JobRow.resource_arn == arn, begin_condition(owner))
+                .values(state=JobState.RUNNING.value, **owner_columns(owner))
+            )
+            if not rowcount(taken):
+                if session.get(JobRow, arn) is not None:
+                    raise ResourceInUseError(f"{resource_type} {arn} is being run by another process")
+                # a job recorded before the jobs table existed
+                session.add(new_job_row(arn, resource_type.value, owner, None, JobState.RUNNING))
+                session.flush()
+            begun = session.execute(
+                update(ResourceRow)
+                .where(
+                    ResourceRow.arn == arn,
+                    ResourceRow.resource_type == resource_type.value,
+                    ResourceRow.status == Status.CREATE_PENDING.value,
+                )
+                .values(status=Status.CREATE_IN_PROGRESS.value, last_updated_time=time.time())
+            )
+            if not rowcount(begun):
+                row = session.get(ResourceRow, arn)
+                if row is None or row.resource_type != resource_type.value:
+                    raise ResourceNotFoundError(f"no {resource_type} with ARN {arn!r}")
+                raise ResourceInUseError(f"{resource_type} {arn} is {row.status}, not {Status.CREATE_PENDING}")
+            row = session.get(ResourceRow, arn, populate_existing=True)
+            assert row is not None
+            return _to_resource(row)
+
+    def set_status_if(
+        self,
+        resource_type: ResourceType,
+        arn: str,
+        status: Status,
+        *,
+        only_from: builtins.set[Status],
+        failure_reason: str | None = None,
+    ) -> Resource | None:
+        """Set ``status`` only if the resource's status is one of ``only_from`` (one conditional UPDATE);
+        ``None`` when it was not. A final status ends the job's row in the same transaction."""
+        with self._session() as session:
+            values: dict[str, Any] = {"status": status.value, "last_updated_time": time.time()}
+            if failure_reason is not None:
+                values["failure_reason"] = failure_reason
+            changed = session.execute(
+                update(ResourceRow)
+                .where(
+                    ResourceRow.arn == arn,
+                    ResourceRow.resource_type == resource_type.value,
+                    ResourceRow.status.in_([s.value for s in only_from]),
+                )
+                .values(**values)
+            )
+            if not rowcount(changed):
+                return None
+            if status in FINAL_STATUSES:
+                delete_job_row(session, arn)
+            row = session.get(ResourceRow, arn, populate_existing=True)
+            assert row is not None
+            return _to_resource(row)
 
     def get(self, resource_type: ResourceType, arn_or_name: str) -> Resource:
         """The resource with this ARN, or with this name where the name is unambiguous."""
@@ -214,6 +327,8 @@ class Catalog:
                 raise ResourceNotFoundError(f"no {resource.resource_type} with ARN {resource.arn!r}")
             if status is not None:
                 row.status = status.value
+                if status in FINAL_STATUSES:
+                    delete_job_row(session, resource.arn)
             if failure_reason is not None:
                 row.failure_reason = failure_reason
             if attributes:
@@ -234,6 +349,8 @@ class Catalog:
                     raise ResourceNotFoundError(f"no {resource.resource_type} with ARN {resource.arn!r}")
                 if status is not None:
                     row.status = status.value
+                    if status in FINAL_STATUSES:
+                        delete_job_row(session, resource.arn)
                 if attributes:
                     row.attributes = {**row.attributes, **attributes}
                 row.last_updated_time = time.time()
@@ -248,6 +365,7 @@ class Catalog:
             row = session.get(ResourceRow, resource.arn)
             if row is not None:
                 session.delete(row)
+            delete_job_row(session, resource.arn)
         return resource
 
     def record_campaign_move(self, move: CampaignMove) -> None:

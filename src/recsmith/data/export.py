@@ -5,6 +5,9 @@ jobs wrote), PUT is what arrived through PutEvents (INTERACTIONS datasets only; 
 TIMESTAMP, EVENT_TYPE, EVENT_VALUE), ALL is both, bulk rows first. The job writes one file,
 ``<jobOutput>/<job name>.csv``: to a temporary file first, then renamed into place or uploaded, so a reader never
 sees half a file. It ends ACTIVE, or CREATE FAILED with the reason.
+
+:func:`start_dataset_export_job` validates and records the job (CREATE PENDING); :func:`run_dataset_export_job`
+writes it (a job executor's worker, or :func:`create_dataset_export_job`, which does both).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +28,8 @@ from recsmith.data.datasets import dataset_schema
 from recsmith.data.imports import read_current
 from recsmith.data.schemas import DatasetType
 from recsmith.errors import InvalidInputError, RecsmithError
+from recsmith.jobs import JobKind
+from recsmith.jobs.lifecycle import begin_job, record_job
 from recsmith.platform import Platform
 
 logger = logging.getLogger(__name__)
@@ -48,8 +52,20 @@ def create_dataset_export_job(
     job_output: str,
     ingestion_mode: str = IngestionMode.PUT,
 ) -> Resource:
-    """Export ``dataset`` to ``job_output`` (a local folder or ``s3://bucket/prefix/``); returns the job, ACTIVE
-    or CREATE FAILED."""
+    """Export ``dataset`` to ``job_output`` (a local folder or ``s3://bucket/prefix/``) now; returns the job,
+    ACTIVE or CREATE FAILED."""
+    job = start_dataset_export_job(platform, job_name, dataset, job_output, ingestion_mode)
+    return run_dataset_export_job(platform, job.arn)
+
+
+def start_dataset_export_job(
+    platform: Platform,
+    job_name: str,
+    dataset: str,
+    job_output: str,
+    ingestion_mode: str = IngestionMode.PUT,
+) -> Resource:
+    """Validate and record an export job, CREATE PENDING; :func:`run_dataset_export_job` writes it."""
     validate_name(job_name, "dataset export job")
     try:
         mode = IngestionMode(ingestion_mode.upper())
@@ -64,19 +80,28 @@ def create_dataset_export_job(
             f"ingestion mode PUT exports PutEvents data, which only INTERACTIONS datasets have; "
             f"dataset {target.name!r} is {kind.value}: use BULK"
         )
-    job = platform.create_resource(
-        ResourceType.DATASET_EXPORT_JOB,
+    return record_job(
+        platform,
+        JobKind.DATASET_EXPORT,
         job_name,
         dataset_group_arn=target.dataset_group_arn,
-        status=Status.CREATE_PENDING,
         attributes={
             "datasetArn": target.arn,
             "ingestionMode": mode.value,
             "jobOutput": {"s3DataDestination": {"path": job_output}},
         },
     )
-    job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
+
+
+def run_dataset_export_job(platform: Platform, job_arn: str) -> Resource:
+    """Write a CREATE PENDING export job's file; returns the job ACTIVE, or CREATE FAILED with the reason."""
+    job = begin_job(platform, JobKind.DATASET_EXPORT, job_arn)
+    job_name = job.name
+    job_output = job.attributes["jobOutput"]["s3DataDestination"]["path"]
+    mode = IngestionMode(job.attributes["ingestionMode"])
     try:
+        target = platform.catalog.get(ResourceType.DATASET, job.attributes["datasetArn"])
+        kind = DatasetType(target.attributes["datasetType"])
         frame = _export_frame(platform, target, kind, mode)
         location = _write(platform, frame, job_output, job_name)
     except RecsmithError as exc:
@@ -85,6 +110,20 @@ def create_dataset_export_job(
     return platform.catalog.update(
         job, status=Status.ACTIVE, attributes={"outputLocation": location, "rowCount": len(frame)}
     )
+
+
+def discard_dataset_export_job(platform: Platform, job: Resource) -> None:
+    """Remove the partial file (local) or the staging folder (S3) of an export whose process died."""
+    job_output = job.attributes["jobOutput"]["s3DataDestination"]["path"]
+    if job_output.startswith("s3://"):
+        shutil.rmtree(_s3_staging(platform, job.name), ignore_errors=True)
+        return
+    for partial in Path(job_output).expanduser().glob(f".{job.name}.csv.*.tmp"):
+        partial.unlink(missing_ok=True)
+
+
+def _s3_staging(platform: Platform, job_name: str) -> Path:
+    return platform.settings.data_root / f".s3-export-{job_name}"
 
 
 def _export_frame(platform: Platform, dataset: Resource, kind: DatasetType, mode: IngestionMode) -> pd.DataFrame:
@@ -114,9 +153,9 @@ def _write(platform: Platform, frame: pd.DataFrame, job_output: str, job_name: s
 
         s3.parse_s3_uri(job_output)
         uri = job_output.rstrip("/") + "/" + file_name
-        root = platform.settings.data_root
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".s3-export-", dir=root))
+        staging = _s3_staging(platform, job_name)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
         try:
             _to_csv(frame, staging / file_name)
             s3.upload(platform.settings, staging / file_name, uri)

@@ -9,9 +9,16 @@ The file is never held whole: batches are read (:mod:`recsmith.data.reader`), ty
   nothing of the file becomes visible: the staging folder is removed;
 - a finished version is moved into place with one ``os.replace``, tracked by DVC, and the dataset and the job
   are updated in one catalog transaction;
-- the job records its owner (host, pid, process start time). A process killed midway leaves a job
-  CREATE IN_PROGRESS whose owner is dead: :func:`reap_interrupted_import_jobs`, run before every import and by
-  describe/list, marks it CREATE FAILED and removes what it wrote. The dataset is unchanged throughout.
+- one import at a time per dataset, enforced by the catalog: :func:`start_dataset_import_job` records the job
+  and takes the dataset's in-progress lock in one insert, so a second concurrent import is refused with
+  :class:`~recsmith.errors.ResourceInUseError`, never merged over (two INCREMENTAL imports used to both end
+  ACTIVE and the later one replaced the earlier one's rows);
+- the catalog records which process runs the job (:mod:`recsmith.jobs.lifecycle`). A process killed midway
+  leaves a job CREATE IN_PROGRESS whose owner is dead: the executor at start, and describe/list, mark it
+  CREATE FAILED and remove what it wrote (:func:`discard_dataset_import_job`). The dataset is unchanged.
+
+:func:`start_dataset_import_job` records the job (CREATE PENDING) and returns; :func:`run_dataset_import_job`
+imports it (a job executor's worker, or the caller of :func:`create_dataset_import_job`, which does both).
 
 Exact duplicate records (the same USER_ID, ITEM_ID and TIMESTAMP; for Items and Users the same id) are dropped,
 keeping the last, and counted on the job. INCREMENTAL imports add to the current version: a new record replaces
@@ -21,9 +28,7 @@ the old one with the same key, and the old parts that lose no row are hard-linke
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psutil
 import pyarrow as pa
 
 from models.columns import ITEM_ID, TIMESTAMP, USER_ID
@@ -55,12 +59,12 @@ from recsmith.data.versions import (
     version_md5,
 )
 from recsmith.errors import DataValidationError, InvalidInputError, RecsmithError, ResourceInUseError
+from recsmith.jobs import JobKind
+from recsmith.jobs.lifecycle import begin_job, reap_dead_jobs, record_job, refresh_job, refresh_jobs
 from recsmith.platform import Platform
 from recsmith.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-_RUNNING = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
 
 
 class ImportMode(StrEnum):
@@ -77,36 +81,59 @@ def create_dataset_import_job(
     data_location: str,
     import_mode: str = ImportMode.FULL,
 ) -> Resource:
-    """Import ``data_location`` into ``dataset``; returns the job, ACTIVE or CREATE FAILED (never half done)."""
+    """Import ``data_location`` into ``dataset`` now; returns the job, ACTIVE or CREATE FAILED (never half
+    done). A second import of the same dataset while one is in progress is :class:`ResourceInUseError`."""
+    job = start_dataset_import_job(platform, job_name, dataset, data_location, import_mode)
+    return run_dataset_import_job(platform, job.arn)
+
+
+def start_dataset_import_job(
+    platform: Platform,
+    job_name: str,
+    dataset: str,
+    data_location: str,
+    import_mode: str = ImportMode.FULL,
+) -> Resource:
+    """Validate and record an import job, CREATE PENDING; :func:`run_dataset_import_job` imports it.
+
+    The record holds the dataset's in-progress lock until the job ends: while another import of the dataset is
+    pending or in progress this raises :class:`ResourceInUseError` (Personalize's ``ResourceInUseException``).
+    """
     validate_name(job_name, "dataset import job")
     try:
         mode = ImportMode(import_mode.upper())
     except ValueError:
         raise InvalidInputError(f"unknown import mode {import_mode!r}; allowed: FULL, INCREMENTAL") from None
-    reap_interrupted_import_jobs(platform)
     target = platform.catalog.get(ResourceType.DATASET, dataset)
-    running = [
-        j
-        for j in platform.catalog.list(ResourceType.DATASET_IMPORT_JOB, where={"datasetArn": target.arn})
-        if j.status in _RUNNING
-    ]
-    if running:
-        raise ResourceInUseError(
-            f"dataset {target.name!r} has an import job in progress ({running[0].name}); wait for it to end"
+    try:
+        return record_job(
+            platform,
+            JobKind.DATASET_IMPORT,
+            job_name,
+            dataset_group_arn=target.dataset_group_arn,
+            attributes={
+                "datasetArn": target.arn,
+                "dataSource": {"dataLocation": data_location},
+                "importMode": mode.value,
+            },
+            exclusive_key=target.arn,
         )
-    job = platform.create_resource(
-        ResourceType.DATASET_IMPORT_JOB,
-        job_name,
-        dataset_group_arn=target.dataset_group_arn,
-        status=Status.CREATE_PENDING,
-        attributes={
-            "datasetArn": target.arn,
-            "dataSource": {"dataLocation": data_location},
-            "importMode": mode,
-            "owner": _owner(),
-        },
-    )
-    job = platform.catalog.update(job, status=Status.CREATE_IN_PROGRESS)
+    except ResourceInUseError as exc:
+        holder = platform.catalog.job_queue.holder(target.arn)
+        running = platform.catalog.find(ResourceType.DATASET_IMPORT_JOB, holder.resource_arn) if holder else None
+        name = running.name if running else "another job"
+        raise ResourceInUseError(
+            f"dataset {target.name!r} has an import job in progress ({name}); wait for it to end"
+        ) from exc
+
+
+def run_dataset_import_job(platform: Platform, job_arn: str) -> Resource:
+    """Import a CREATE PENDING import job; returns it ACTIVE, or CREATE FAILED with the reason."""
+    job = begin_job(platform, JobKind.DATASET_IMPORT, job_arn)
+    job_name = job.name
+    target = platform.catalog.get(ResourceType.DATASET, job.attributes["datasetArn"])
+    data_location = job.attributes["dataSource"]["dataLocation"]
+    mode = ImportMode(job.attributes["importMode"])
     builder: VersionBuilder | None = None
     try:
         builder = _builder(platform, target)
@@ -263,21 +290,6 @@ def _dedupe_key(kind: DatasetType) -> list[str]:
     return [ITEM_ID] if kind is DatasetType.ITEMS else [USER_ID]
 
 
-def _owner() -> dict[str, Any]:
-    """Who runs this import: enough to tell later whether that process is still alive."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "startTime": psutil.Process().create_time()}
-
-
-def _owner_alive(owner: dict[str, Any]) -> bool:
-    if owner.get("host") != socket.gethostname():
-        return True  # another machine's process: not ours to judge
-    try:
-        process = psutil.Process(int(owner["pid"]))
-        return abs(process.create_time() - float(owner["startTime"])) < 1.0 and process.status() != "zombie"
-    except (psutil.NoSuchProcess, KeyError, ValueError):
-        return False
-
-
 def _remove_written(staging: Path, final: Path, keep_final: bool = False) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     if not keep_final:
@@ -287,46 +299,39 @@ def _remove_written(staging: Path, final: Path, keep_final: bool = False) -> Non
         untrack_version(final)
 
 
-def reap_interrupted_import_jobs(platform: Platform) -> list[Resource]:
-    """Mark CREATE FAILED every running import job whose process is dead, removing what it wrote; returns them.
+def discard_dataset_import_job(platform: Platform, job: Resource) -> None:
+    """Remove what an import job whose process died had written.
 
     The dataset never changed for such a job (its version becomes current only with the job's ACTIVE, in one
     transaction), so removing the staging folder, and a version folder already renamed into place but never
     made current, restores everything as it was.
     """
-    reaped = []
-    for job in platform.catalog.list(ResourceType.DATASET_IMPORT_JOB):
-        if job.status not in _RUNNING or _owner_alive(job.attributes.get("owner", {})):
-            continue
-        owner = job.attributes.get("owner", {})
-        dataset = platform.catalog.find(ResourceType.DATASET, job.attributes.get("datasetArn", ""))
-        current = (dataset.attributes.get("dataVersion") or {}) if dataset else {}
-        final = job.attributes.get("versionPath")
-        if job.attributes.get("stagingPath"):
-            _remove_written(
-                Path(job.attributes["stagingPath"]),
-                Path(final or job.attributes["stagingPath"]),
-                keep_final=bool(final) and current.get("path") == final,
-            )
-        reason = (
-            f"import was interrupted: its process (pid {owner.get('pid')} on {owner.get('host')}) ended before "
-            "it finished; nothing was changed"
+    dataset = platform.catalog.find(ResourceType.DATASET, job.attributes.get("datasetArn", ""))
+    current = (dataset.attributes.get("dataVersion") or {}) if dataset else {}
+    final = job.attributes.get("versionPath")
+    if job.attributes.get("stagingPath"):
+        _remove_written(
+            Path(job.attributes["stagingPath"]),
+            Path(final or job.attributes["stagingPath"]),
+            keep_final=bool(final) and current.get("path") == final,
         )
-        reaped.append(platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=reason))
-        logger.warning("reaped interrupted import job %s", job.name)
-    return reaped
+
+
+def reap_interrupted_import_jobs(platform: Platform) -> list[Resource]:
+    """Mark CREATE FAILED every import job whose process is dead, removing what it wrote; returns them."""
+    return reap_dead_jobs(platform, JobKind.DATASET_IMPORT)
 
 
 def describe_dataset_import_job(platform: Platform, job: str) -> Resource:
-    """An import job, after interrupted ones are marked CREATE FAILED."""
-    reap_interrupted_import_jobs(platform)
-    return platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, job)
+    """An import job; CREATE FAILED if the process running it has died."""
+    return refresh_job(platform, platform.catalog.get(ResourceType.DATASET_IMPORT_JOB, job))
 
 
 def list_dataset_import_jobs(platform: Platform, dataset_group_arn: str | None = None) -> list[Resource]:
-    """Import jobs (of one group), after interrupted ones are marked CREATE FAILED."""
-    reap_interrupted_import_jobs(platform)
-    return platform.catalog.list(ResourceType.DATASET_IMPORT_JOB, dataset_group_arn=dataset_group_arn)
+    """Import jobs (of one group); those whose process has died read CREATE FAILED."""
+    return refresh_jobs(
+        platform, platform.catalog.list(ResourceType.DATASET_IMPORT_JOB, dataset_group_arn=dataset_group_arn)
+    )
 
 
 @contextmanager
@@ -375,7 +380,10 @@ __all__ = [
     "ImportMode",
     "create_dataset_import_job",
     "describe_dataset_import_job",
+    "discard_dataset_import_job",
     "list_dataset_import_jobs",
     "read_current",
     "reap_interrupted_import_jobs",
+    "run_dataset_import_job",
+    "start_dataset_import_job",
 ]

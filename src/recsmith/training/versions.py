@@ -5,6 +5,10 @@ reproducibly, picks the recipe (AutoML compares candidates on a validation split
 part, never on the test users), optionally tunes it (Optuna, every trial a nested MLflow run), scores it on the
 test split, then fits the final model on the whole snapshot, as Personalize does, and registers it as a version
 of the registered model ``<group>.<solution>``. The solution version ends ACTIVE or CREATE FAILED.
+
+:func:`start_solution_version` records it (CREATE PENDING); :func:`run_solution_version` trains it (a job
+executor's worker, or :func:`create_solution_version`). A training whose process died is ended by
+:mod:`recsmith.jobs.lifecycle`, which calls :func:`discard_solution_version` to remove what it left.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from recsmith.data.imports import read_current
 from recsmith.data.schemas import DatasetType
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.evaluation.split import Split, split_interactions
+from recsmith.jobs import JobKind
+from recsmith.jobs.lifecycle import begin_job, record_job
 from recsmith.platform import Platform
 from recsmith.training.automl import CandidateJob, TrainingData, choose, log_candidates, run_candidates
 from recsmith.training.pyfunc import RECIPE_ARTIFACT
@@ -113,25 +119,21 @@ def start_solution_version(platform: Platform, solution: str, training_mode: str
 
         check_update(platform, solution_resource)
     version_id = uuid.uuid4().hex[:8]
-    return platform.catalog.create(
-        Resource(
-            arn=make_arn(platform.settings, ResourceType.SOLUTION, f"{solution_resource.name}/{version_id}"),
-            resource_type=ResourceType.SOLUTION_VERSION,
-            name=f"{solution_resource.name}/{version_id}",
-            dataset_group_arn=solution_resource.dataset_group_arn,
-            status=Status.CREATE_PENDING,
-            attributes={"solutionArn": solution_resource.arn, "trainingMode": training_mode},
-        )
+    return record_job(
+        platform,
+        JobKind.SOLUTION_VERSION,
+        f"{solution_resource.name}/{version_id}",
+        arn=make_arn(platform.settings, ResourceType.SOLUTION, f"{solution_resource.name}/{version_id}"),
+        dataset_group_arn=solution_resource.dataset_group_arn,
+        attributes={"solutionArn": solution_resource.arn, "trainingMode": training_mode},
     )
 
 
 def run_solution_version(platform: Platform, solution_version: str) -> Resource:
     """Train a CREATE PENDING solution version; returns it ACTIVE, or CREATE FAILED with the reason."""
-    version = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version)
-    if version.status is not Status.CREATE_PENDING:
-        raise InvalidInputError(f"solution version {version.arn} is {version.status}, not CREATE PENDING")
+    arn = platform.catalog.get(ResourceType.SOLUTION_VERSION, solution_version).arn
+    version = begin_job(platform, JobKind.SOLUTION_VERSION, arn)
     solution_resource = platform.catalog.get(ResourceType.SOLUTION, version.attributes["solutionArn"])
-    version = platform.catalog.update(version, status=Status.CREATE_IN_PROGRESS)
     try:
         if version.attributes.get("trainingMode") == "UPDATE":
             from recsmith.training.updates import update_solution_version
@@ -148,6 +150,29 @@ def run_solution_version(platform: Platform, solution_version: str) -> Resource:
 def create_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
     """Train one version of ``solution`` now; returns it ACTIVE, or CREATE FAILED with the reason."""
     return run_solution_version(platform, start_solution_version(platform, solution, training_mode).arn)
+
+
+def discard_solution_version(platform: Platform, version: Resource) -> None:
+    """Remove what a training whose process died left: model versions registered from its MLflow run are
+    deleted (the registry never holds a version whose solution version did not turn ACTIVE), and its run and
+    nested runs (candidates, trials) still marked RUNNING end FAILED."""
+    platform.configure_mlflow()
+    client = MlflowClient()
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=f"tags.`recsmith.solution_version_arn` = '{version.arn}'",
+    )
+    for run in runs:
+        for model_version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
+            client.delete_model_version(model_version.name, model_version.version)
+            logger.warning("deleted model version %s/%s of unfinished %s", model_version.name,
+                           model_version.version, version.arn)
+        nested = client.search_runs(
+            [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'"
+        )
+        for each in [run, *nested]:
+            if each.info.status == "RUNNING":
+                client.set_terminated(each.info.run_id, status="FAILED")
 
 
 def _experiment_id(platform: Platform, group_name: str) -> str:
