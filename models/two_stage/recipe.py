@@ -4,7 +4,8 @@ Stage one: each of ``candidate_recipes`` (next_item_knn, sims, popularity_count 
 the neural ones included) proposes its top ``candidates_per_recipe`` items for the user; the union is the
 candidate list. Stage two: a ranker scores every candidate from features of the pair,
 
-- each recipe's score of the item and its rank in that recipe's list (missing when it did not propose it),
+- each recipe's score of the item, that score over the user's best score from the recipe, and the item's rank
+  in that recipe's list (missing when it did not propose it),
 - how many recipes proposed it,
 - the item's popularity (log count), its popularity over the newest ``recent_days`` of the data, and how long
   before the newest event it was last taken (recency),
@@ -143,7 +144,7 @@ class TwoStage(Recipe):
         self.last_taken_ = last_taken
 
     def _n_features(self) -> int:
-        return 2 * len(self.params.candidate_recipes) + 5
+        return 3 * len(self.params.candidate_recipes) + 5
 
     def _candidate_features(
         self, models: Sequence[Recipe], users: Sequence[str], histories: Sequence[np.ndarray]
@@ -180,9 +181,13 @@ class TwoStage(Recipe):
                 chosen.append(top)
             candidates = np.unique(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
             columns = []
-            for scores, rank in zip(per_model, ranks, strict=True):
-                value = scores[row][candidates]
-                columns.append(np.where(np.isfinite(value), value, np.nan))
+            for scores, rank, top in zip(per_model, ranks, chosen, strict=True):
+                value = np.where(np.isfinite(scores[row][candidates]), scores[row][candidates], np.nan)
+                best = scores[row][top[0]] if len(top) else np.nan
+                columns.append(value)
+                # the score relative to this user's best: raw scores differ in scale from user to user, and a
+                # pointwise ranker compares rows of all users
+                columns.append(value / best if np.isfinite(best) and best > 0 else np.full(len(candidates), np.nan))
                 columns.append(rank[candidates])
             proposed = np.sum([~np.isnan(r[candidates]) for r in ranks], axis=0)
             columns += [
