@@ -71,6 +71,11 @@ class IncrementalRecipe(Recipe):
         """Fold ``added`` interactions in and take ``removed`` ones out (each removed row, matched on user, item
         and timestamp, takes away one occurrence); the state becomes exactly that of a full fit on the changed
         data. A removed row the model does not hold raises ``ValueError``, and nothing changes."""
+        if len(self.history_times_) != len(self.history_indices_):
+            raise ValueError(
+                f"this {self.recipe_id} model was saved without its interaction times (before training mode UPDATE "
+                "existed); train a FULL version first"
+            )
         log = self.interaction_log()
         affected: set[str] = set()
         if removed is not None and len(removed):
@@ -128,7 +133,8 @@ class IncrementalRecipe(Recipe):
         return {"history_times": self.history_times_}
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.history_times_ = arrays["history_times"]
+        # models saved before UPDATE existed have no times: they load and serve, and refuse an update
+        self.history_times_ = arrays.get("history_times", np.empty(0, dtype=np.int64))
 
 
 def _interactions(frame: pd.DataFrame, name: str) -> pd.DataFrame:

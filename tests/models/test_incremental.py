@@ -137,3 +137,17 @@ def test_removing_an_interaction_the_model_does_not_hold_fails_and_changes_nothi
     np.testing.assert_array_equal(model.similarity_, before)
     with pytest.raises(ValueError, match="zero interactions"):
         model.apply_delta(removed=base)
+
+
+def test_a_model_saved_before_update_existed_loads_serves_and_refuses_an_update(tmp_path: Path) -> None:
+    base = random_log(8)
+    model = fit("next_item_knn", base)
+    folder = model.save(tmp_path / "model")
+    with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "state_history_times"}
+    np.savez(folder / "arrays.npz", **arrays)  # the file as versions before UPDATE wrote it
+    old = Recipe.load(folder)
+    assert isinstance(old, IncrementalRecipe)
+    assert old.recommend(["u001"], 5) == model.recommend(["u001"], 5)
+    with pytest.raises(ValueError, match="saved without its interaction times .* train a FULL version first"):
+        old.apply_delta(added=random_log(9, n_users=2))
