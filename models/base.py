@@ -43,6 +43,7 @@ class RecipeType(StrEnum):
     RELATED_ITEMS = "RELATED_ITEMS"
     PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
     POPULAR_ITEMS = "POPULAR_ITEMS"
+    USER_SEGMENTATION = "USER_SEGMENTATION"
 
 
 class UnsupportedOperation(Exception):
@@ -53,6 +54,28 @@ class RecipeParams(BaseModel):
     """Base of every recipe's hyperparameters: frozen, no unknown keys, defaults in code."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where and with how many threads a recipe trains: runtime settings, never hyperparameters.
+
+    They come from the entry point's settings (``RECSMITH_DEVICE``, ``RECSMITH_TORCH_THREADS`` read once by
+    :class:`recsmith.settings.Settings`), or from AutoML, which pins threads per worker process so that parallel
+    candidates share the cores; recipes never read the environment. They change speed, not answers, and are not
+    saved with a model.
+    """
+
+    device: str | None = None
+    """``cpu``, ``cuda``, ``cuda:1``...; None: CUDA when torch sees a GPU, else the CPU."""
+    torch_threads: int = 0
+    """Torch threads for training; 0 lets the recipe choose (one on small data)."""
+
+    def torch_device(self) -> Any:
+        """The torch device to train on (torch is imported here, so recipes without it never load it)."""
+        import torch
+
+        return torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,34 @@ class Recommendation:
         return list(self.reasons[position]) if self.reasons else []
 
 
+@dataclass(frozen=True)
+class SegmentQuery:
+    """One line of a batch segment job: an item id (item_affinity) or an attribute expression such as
+    ``ITEMS.GENRES = "Comedy"`` (item_attribute_affinity), as Personalize's ``{"itemId"}`` and
+    ``{"itemAttributes"}`` input lines."""
+
+    item_id: str | None = None
+    item_attributes: str | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The users of one segment query, most likely first, with their scores."""
+
+    user_ids: list[str]
+    scores: list[float]
+
+
+def by_user_then_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows ordered by user id, then timestamp, equal ones in their given order.
+
+    (pandas ignores ``kind="stable"`` when sorting on two columns, so ties could come out in another order
+    when rows are added or removed: an update could then not match a refit.)
+    """
+    users = pd.factorize(frame[USER_ID], sort=True)[0]
+    return frame.iloc[np.lexsort((frame[TIMESTAMP].to_numpy(), users))]
+
+
 class Recipe(ABC):
     """Base class of every recipe. Subclasses set the class variables and implement ``_fit``/``_score``."""
 
@@ -119,13 +170,25 @@ class Recipe(ABC):
     Params: ClassVar[type[RecipeParams]] = RecipeParams
     search_space: ClassVar[Mapping[str, SearchDimension]] = {}
 
-    def __init__(self, params: RecipeParams | Mapping[str, Any] | None = None, seed: int = 0) -> None:
+    params: RecipeParams
+    """The recipe's hyperparameters, an instance of :attr:`Params`; each recipe narrows the annotation to its own
+    class (``params: SimsParams``), so its code reads typed fields without casts."""
+
+    def __init__(
+        self,
+        params: RecipeParams | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        compute: Compute | None = None,
+    ) -> None:
         if params is None:
             params = self.Params()
         elif not isinstance(params, RecipeParams):
             params = self.Params(**dict(params))
-        self.params: RecipeParams = params
+        elif not isinstance(params, self.Params):
+            raise ValueError(f"recipe {self.recipe_id!r} takes {self.Params.__name__}, not {type(params).__name__}")
+        self.params = params
         self.seed = seed
+        self.compute = compute or Compute()
 
     # ----------------------------------------------------------------- fitting
     def fit(self, data: InteractionData) -> Self:
@@ -136,8 +199,14 @@ class Recipe(ABC):
             raise ValueError(f"interactions lack required columns {sorted(missing)}")
         if frame.empty:
             raise ValueError("cannot fit a recipe on zero interactions")
-        frame = frame[[USER_ID, ITEM_ID, TIMESTAMP]].astype({USER_ID: str, ITEM_ID: str})
-        frame = frame.sort_values([USER_ID, TIMESTAMP], kind="stable")
+        frame = by_user_then_time(frame[[USER_ID, ITEM_ID, TIMESTAMP]].astype({USER_ID: str, ITEM_ID: str}))
+        user_codes, item_codes = self._index(frame)
+        self._fit(data, frame, user_codes, item_codes)
+        return self
+
+    def _index(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Set the id maps, histories and popularity from ``frame`` (sorted by user, then time, stably);
+        returns the rows' user and item codes, in that order."""
         item_codes, item_ids = pd.factorize(frame[ITEM_ID], sort=True)
         user_codes, user_ids = pd.factorize(frame[USER_ID], sort=True)
         self.item_ids_ = np.asarray(item_ids, dtype=str)
@@ -146,11 +215,11 @@ class Recipe(ABC):
         # each user's items in time order, as CSR (rows are sorted by user code because ids were sorted)
         order = np.argsort(user_codes, kind="stable")
         self.history_indices_ = item_codes[order].astype(np.int32)
+        self.history_times_ = frame[TIMESTAMP].to_numpy()[order]
         counts = np.bincount(user_codes, minlength=len(self.user_ids_))
         self.history_indptr_ = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.popularity_ = np.bincount(item_codes, minlength=len(self.item_ids_)).astype(np.float64)
-        self._fit(data, frame, user_codes[order], item_codes[order])
-        return self
+        return user_codes[order], item_codes[order]
 
     def _build_indexes(self) -> None:
         self.item_index_ = {item: i for i, item in enumerate(self.item_ids_.tolist())}
@@ -333,6 +402,13 @@ class Recipe(ABC):
         raise UnsupportedOperation(
             f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer related-items requests"
         )
+
+    def users_for_items(self, queries: Sequence[SegmentQuery], n: int = 25) -> list[Segment]:
+        """The ``n`` users most likely to interact with each query's items (batch segment jobs).
+
+        Only USER_SEGMENTATION recipes (item_affinity, item_attribute_affinity) override this.
+        """
+        raise UnsupportedOperation(f"recipe {self.recipe_id!r} ({self.recipe_type}) cannot answer user-segment queries")
 
     def popular_items(
         self, n: int = 25, *, filter_items: Collection[str] | None = None, items: Collection[str] | None = None

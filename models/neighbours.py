@@ -1,8 +1,10 @@
 """Item neighbour tables, shared by the item-kNN recipes (sims, next_item_knn).
 
 A neighbour table keeps, for each item, its ``k`` best related items and their similarities, best first
-(``neighbors[i, r]`` is the r-th neighbour of item i; ``-inf`` similarity marks an empty slot). The tables are
-computed a block of rows at a time, so a catalogue of 10k items never needs a dense 10k x 10k matrix.
+(``neighbors[i, r]`` is the r-th neighbour of item i; ``-inf`` similarity marks an empty slot; equal
+similarities by item index). The tables are computed a block of rows at a time from sparse rows (only related
+pairs are ever stored), so a catalogue of 100k items never needs a dense 100k-wide block, and each row depends
+on its own inputs alone: an update that recomputes the rows it changed gets the table a full fit would.
 
 Scoring a user from a neighbour table (:func:`neighbour_scores`) sums, over the user's latest items, the
 item's weight times its similarity to each neighbour; :func:`strongest_source` names, for each recommended
@@ -17,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-BLOCK_ROWS = 512
-"""Rows of the item-item matrix computed at once: 512 x 10k float32 is 20 MB."""
+BLOCK_ROWS = 256
+"""Rows of the item-item relation computed at once (a sparse block: only related pairs are stored)."""
 
 
 @dataclass(frozen=True)
@@ -29,66 +31,95 @@ class NeighbourTable:
     similarity: np.ndarray
 
 
-def top_k_rows(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best columns of each row of ``block`` and their values, best first (``-inf``: nothing there)."""
-    n_cols = block.shape[1]
-    if k < n_cols:
-        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-    else:
-        top = np.argsort(-block, axis=1)[:, :k]
-    top_values = np.take_along_axis(block, top, axis=1)
-    order = np.argsort(-top_values, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_values, order, axis=1)
+def neighbour_count(num_neighbors: int, n_items: int) -> int:
+    """Slots per item in the table: ``num_neighbors``, or fewer when the catalogue is smaller."""
+    return min(num_neighbors, max(n_items - 1, 1))
 
 
-def neighbour_table(n_items: int, num_neighbors: int, block: Callable[[int, int], np.ndarray]) -> NeighbourTable:
-    """The table of the item-item matrix whose rows ``start:stop`` are ``block(start, stop)`` (dense, ``-inf``
-    where two items are not related), keeping ``num_neighbors`` per item."""
-    k = min(num_neighbors, max(n_items - 1, 1))
-    neighbors = np.zeros((n_items, k), dtype=np.int32)
-    similarity = np.full((n_items, k), -np.inf, dtype=np.float32)
-    for start in range(0, n_items, BLOCK_ROWS):
-        stop = min(start + BLOCK_ROWS, n_items)
-        neighbors[start:stop], similarity[start:stop] = top_k_rows(block(start, stop), k)
+def sparse_top_k(block: sp.csr_matrix, k: int) -> NeighbourTable:
+    """The ``k`` largest stored entries of each row of ``block``, best first; equal values by column index, so
+    a row's answer depends on that row alone (an update that recomputes some rows matches a full fit). Empty
+    slots hold neighbour 0 with similarity ``-inf``."""
+    n_rows = block.shape[0]
+    neighbors = np.zeros((n_rows, k), dtype=np.int32)
+    similarity = np.full((n_rows, k), -np.inf, dtype=np.float32)
+    lengths = np.diff(block.indptr)
+    if not block.nnz:
+        return NeighbourTable(neighbors, similarity)
+    rows = np.repeat(np.arange(n_rows), lengths)
+    order = np.lexsort((block.indices, -block.data, rows))
+    position = np.arange(block.nnz) - np.repeat(block.indptr[:-1], lengths)
+    keep = position < k
+    chosen = order[keep]
+    neighbors[rows[keep], position[keep]] = block.indices[chosen]
+    similarity[rows[keep], position[keep]] = block.data[chosen]
     return NeighbourTable(neighbors, similarity)
 
 
+def table_rows(rows: np.ndarray, k: int, similarities: Callable[[np.ndarray], sp.csr_matrix]) -> NeighbourTable:
+    """The table rows of items ``rows`` (in that order), from ``similarities(some_rows)``: the sparse
+    similarity rows of those items (stored entries are the related pairs), computed a block at a time."""
+    neighbors = np.zeros((len(rows), k), dtype=np.int32)
+    similarity = np.full((len(rows), k), -np.inf, dtype=np.float32)
+    for start in range(0, len(rows), BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, len(rows))
+        part = sparse_top_k(similarities(rows[start:stop]), k)
+        neighbors[start:stop], similarity[start:stop] = part.neighbors, part.similarity
+    return NeighbourTable(neighbors, similarity)
+
+
+def binary_user_items(user_codes: np.ndarray, item_codes: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """The user x item matrix with a 1 where the user interacted with the item (repeats count once)."""
+    matrix = sp.csr_matrix(
+        (np.ones(len(user_codes), dtype=np.float64), (user_codes, item_codes)), shape=(n_users, n_items)
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def without_diagonal(block: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``block`` (rows ``rows`` of an item x item matrix) without each item's entry for itself."""
+    block = block.tocoo()
+    keep = block.col != rows[block.row]
+    return sp.csr_matrix((block.data[keep], (block.row[keep], block.col[keep])), shape=block.shape)
+
+
 class Cooccurrence:
-    """Whole-history co-occurrence similarity, C(i, j) / (n_i ** d * n_j ** d), a block of rows at a time.
+    """Whole-history co-occurrence similarity, C(i, j) / (n_i ** d * n_j ** d), for any rows.
 
     C(i, j) counts users who interacted with both items, n_i the users of item i, d is the popularity discount
-    (0: raw counts, 0.5: cosine). Pairs seen together by fewer than ``min_count`` users are not related.
+    (0: raw counts, 0.5: cosine). Pairs seen together by fewer than ``min_count`` users are not related (not
+    stored), nor is an item to itself.
     """
 
     def __init__(self, users_items: sp.csr_matrix, popularity_discount_factor: float, min_count: int) -> None:
-        users_items = users_items.copy()
-        users_items.sum_duplicates()
-        users_items.data[:] = 1.0  # a user who repeats an item counts once
         self.users_items = users_items
         self.item_users = users_items.T.tocsr()
-        counts = np.asarray(users_items.sum(axis=0)).ravel()
-        self.discount = np.power(np.maximum(counts, 1.0), popularity_discount_factor)
+        self.users_per_item = np.asarray(users_items.sum(axis=0), dtype=np.float64).ravel()
+        self.discount = np.power(np.maximum(self.users_per_item, 1.0), popularity_discount_factor)
         self.min_count = min_count
 
-    def block(self, start: int, stop: int) -> np.ndarray:
-        """Similarities of items ``start:stop`` to every item (``-inf``: not related, and an item to itself)."""
-        co = (self.item_users[start:stop] @ self.users_items).toarray()
-        co[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        co[co < self.min_count] = 0.0
-        sim = co / self.discount[start:stop, None] / self.discount[None, :]
-        sim[co == 0] = -np.inf
-        return sim
+    def counts(self, rows: np.ndarray) -> sp.csr_matrix:
+        """C restricted to ``rows``: co-occurrence counts of at least ``min_count``, diagonal left out."""
+        co = without_diagonal((self.item_users[rows] @ self.users_items).tocsr(), rows)
+        co.data[co.data < self.min_count] = 0.0
+        co.eliminate_zeros()
+        return co
 
+    def rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Similarities of items ``rows`` to their related items (sparse; only related pairs are stored)."""
+        co = self.counts(rows).tocoo()
+        values = co.data / self.discount[rows[co.row]] / self.discount[co.col]
+        return sp.csr_matrix((values, (co.row, co.col)), shape=co.shape)
 
-def cooccurrence_neighbours(
-    users_items: sp.csr_matrix, *, popularity_discount_factor: float, min_count: int, num_neighbors: int
-) -> NeighbourTable:
-    """Each item's ``num_neighbors`` best co-occurrence neighbours (see :class:`Cooccurrence`).
-
-    ``users_items`` is the user x item matrix of the interactions that count (any non-zero is one use).
-    """
-    cooccurrence = Cooccurrence(users_items, popularity_discount_factor, min_count)
-    return neighbour_table(users_items.shape[1], num_neighbors, cooccurrence.block)
+    def related_items(self, items: np.ndarray) -> np.ndarray:
+        """Every item some user took together with one of ``items`` (``items`` included): the rows whose
+        similarities can change when these items' counts change."""
+        if not len(items):
+            return np.empty(0, dtype=np.int64)
+        users = np.unique(self.item_users[items].indices)
+        return np.union1d(items, np.unique(self.users_items[users].indices)).astype(np.int64)
 
 
 def latest_distinct(history: np.ndarray, limit: int) -> np.ndarray:

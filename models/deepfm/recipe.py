@@ -26,7 +26,6 @@ when present. A user with no id, history, metadata or context is left to the bas
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -35,7 +34,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from models.base import InteractionData, Recipe, RecipeParams, RecipeType, SearchDimension
+from models.base import Compute, InteractionData, Recipe, RecipeParams, RecipeType, SearchDimension
 from models.columns import ITEM_ID, USER_ID
 from models.deepfm.features import (
     MAX_BAG,
@@ -131,18 +130,12 @@ class _Net(nn.Module):
         return u_lin.unsqueeze(1) + i_lin + fm + deep
 
 
-def _device() -> torch.device:
-    name = os.environ.get("RECSMITH_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def _threads() -> int:
-    """Torch threads for training: one unless ``RECSMITH_TORCH_THREADS`` says otherwise (AutoML pins it per
-    worker). deepfm's matrices are small, so threads mostly wait for each other: on a loaded 2-core machine a
-    1,000-row fit took 35 s with two threads and 5 s with one, and the MovieLens fit 78 s with one thread and
-    more than 400 s with two."""
-    pinned = int(os.environ.get("RECSMITH_TORCH_THREADS", "0"))
-    return pinned if pinned > 0 else 1
+def _threads(compute: Compute) -> int:
+    """Torch threads for training: one unless the compute settings pin a number (AutoML pins it per worker).
+    deepfm's matrices are small, so threads mostly wait for each other: on a loaded 2-core machine a 1,000-row
+    fit took 35 s with two threads and 5 s with one, and the MovieLens fit 78 s with one thread and more than
+    400 s with two."""
+    return compute.torch_threads if compute.torch_threads > 0 else 1
 
 
 def _specs_to_arrays(prefix: str, specs: Sequence[FieldSpec]) -> dict[str, np.ndarray]:
@@ -164,6 +157,8 @@ def _specs_from_arrays(prefix: str, arrays: Mapping[str, np.ndarray]) -> list[Fi
 class DeepFm(Recipe):
     """Factorization machine plus MLP over user, latest-item, context and item fields; sampled negatives."""
 
+    params: DeepFmParams
+
     recipe_id = "deepfm"
     recipe_type = RecipeType.USER_PERSONALIZATION
     Params = DeepFmParams
@@ -177,8 +172,8 @@ class DeepFm(Recipe):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        params: DeepFmParams = self.params  # type: ignore[assignment]
-        torch.set_num_threads(_threads())
+        params = self.params
+        torch.set_num_threads(_threads(self.compute))
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         self._encode_metadata(data)
@@ -198,7 +193,7 @@ class DeepFm(Recipe):
         ctx_specs = [FieldSpec(c, "cat") for c in self.context_columns_]
         ctx_idx, ctx_wts = encode_rows(self._vocab, ctx_specs, context, grow=True) if context else (None, None)
         self.vocab_keys_ = np.asarray(self._vocab.keys, dtype=str)
-        device = _device()
+        device = self.compute.torch_device()
         net = _Net(
             len(self.user_ids_), self.n_items, len(self._vocab), self._user_field_count(), 1 + len(self.item_fields_),
             params,
@@ -256,7 +251,7 @@ class DeepFm(Recipe):
         rng: np.random.Generator,
         device: torch.device,
     ) -> None:
-        params: DeepFmParams = self.params  # type: ignore[assignment]
+        params = self.params
         meta_idx, meta_wts = self._user_meta_rows(self.user_ids_.tolist())
         user_meta_idx = torch.as_tensor(meta_idx, device=device)
         user_meta_wts = torch.as_tensor(meta_wts, device=device)
@@ -362,7 +357,7 @@ class DeepFm(Recipe):
         return arrays
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        params: DeepFmParams = self.params  # type: ignore[assignment]
+        params = self.params
         self.user_fields_ = _specs_from_arrays("user_fields", arrays)
         self.item_fields_ = _specs_from_arrays("item_fields", arrays)
         self.vocab_keys_ = arrays["vocab_keys"].astype(str)

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from models.base import REASON_EXPLORATION, REASON_MODEL, InteractionData, Recommendation
+from models.base import InteractionData, Recommendation
 from models.columns import CREATION_TIMESTAMP, ITEM_ID, TIMESTAMP
+from models.exploration import interleave_exploration
 from models.hrnn.features import aligned
 from models.hrnn.metadata import HrnnMetadata, HrnnMetadataParams
 
@@ -41,6 +42,8 @@ class HrnnColdstartParams(HrnnMetadataParams):
 class HrnnColdstart(HrnnMetadata):
     """hrnn_metadata that keeps places in every answer for new items (see the module docstring)."""
 
+    params: HrnnColdstartParams
+
     recipe_id = "hrnn_coldstart"
     Params = HrnnColdstartParams
 
@@ -51,7 +54,7 @@ class HrnnColdstart(HrnnMetadata):
 
     def _new_items(self, items: pd.DataFrame | None, item_ids: np.ndarray) -> np.ndarray:
         """Which of ``item_ids`` are new: created within the cut-off, or (no creation times) never interacted."""
-        params: HrnnColdstartParams = self.params  # type: ignore[assignment]
+        params = self.params
         if items is None or CREATION_TIMESTAMP not in items.columns:
             known = np.isin(item_ids, self.item_ids_[self.popularity_ > 0])
             return ~known
@@ -103,7 +106,7 @@ class HrnnColdstart(HrnnMetadata):
         recent_events: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Recommendation]:
         """The relevance ranking with ``round(exploration_weight * n)`` places given to the best new items."""
-        params: HrnnColdstartParams = self.params  # type: ignore[assignment]
+        params = self.params
         options = {
             "exclude_seen": exclude_seen,
             "exclude": exclude,
@@ -119,35 +122,4 @@ class HrnnColdstart(HrnnMetadata):
         if not places or not new:
             return answers
         explored = super().recommend(user_ids, places, items=new, **options)  # type: ignore[arg-type]
-        return [_interleave(a, e, n) for a, e in zip(answers, explored, strict=True)]
-
-
-def _interleave(relevant: Recommendation, explored: Recommendation, n: int) -> Recommendation:
-    """``explored`` spread evenly through ``relevant`` (without repeats), ``n`` items at most."""
-    taken = set(explored.item_ids)
-    rest = [k for k, item in enumerate(relevant.item_ids) if item not in taken]
-    total = min(n, len(rest) + len(explored))
-    slots = {int((j + 1) * total / (len(explored) + 1)) for j in range(len(explored))} if len(explored) else set()
-    picks: list[tuple[Recommendation, int]] = []
-    r = e = 0
-    for position in range(total):
-        use_explored = (position in slots and e < len(explored)) or r >= len(rest)
-        if use_explored:
-            picks.append((explored, e))
-            e += 1
-        else:
-            picks.append((relevant, rest[r]))
-            r += 1
-    with_reasons = all(len(source.reasons) == len(source.item_ids) for source in (relevant, explored))
-    return Recommendation(
-        [source.item_ids[k] for source, k in picks],
-        [source.scores[k] for source, k in picks],
-        [_reason(source.reasons[k], source is explored) for source, k in picks] if with_reasons else [],
-    )
-
-
-def _reason(reasons: list[str], explored: bool) -> list[str]:
-    """An exploration place says so first ("Exploration" instead of "Model"); its "Because of" stays."""
-    if not explored:
-        return reasons
-    return [REASON_EXPLORATION, *(r for r in reasons if r not in (REASON_MODEL, REASON_EXPLORATION))]
+        return [interleave_exploration(a, e, n) for a, e in zip(answers, explored, strict=True)]

@@ -91,6 +91,8 @@ class _MetaNet(_Net):
 class HrnnMetadata(Hrnn):
     """HRNN with item, user and context features (see the module docstring)."""
 
+    params: HrnnMetadataParams
+
     recipe_id = "hrnn_metadata"
     Params = HrnnMetadataParams
 
@@ -99,7 +101,7 @@ class HrnnMetadata(Hrnn):
         return super().fit(replace(data, interactions=data.interactions.reset_index(drop=True)))
 
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        params: HrnnMetadataParams = self.params  # type: ignore[assignment]
+        params = self.params
         options = {"min_count": params.min_token_count, "max_tokens_per_column": params.max_tokens_per_column}
         items, users = data.items, data.users
         if items is not None:
@@ -153,7 +155,7 @@ class HrnnMetadata(Hrnn):
         self.feature_user_index_ = {u: k for k, u in enumerate(self.feature_user_ids_.tolist())}
 
     def _make_net(self, data: InteractionData | None, arrays: Mapping[str, np.ndarray] | None = None) -> _Net:
-        params: HrnnMetadataParams = self.params  # type: ignore[assignment]
+        params = self.params
         if arrays is not None:
             item_matrix, user_matrix = arrays["item_features"], arrays["user_features"]
             context_dim = self.context_encoder_.dimension

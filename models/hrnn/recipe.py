@@ -40,7 +40,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from models.base import InteractionData, Recipe, RecipeParams, RecipeType, SearchDimension
+from models.base import Compute, InteractionData, Recipe, RecipeParams, RecipeType, SearchDimension
 
 
 class HrnnParams(RecipeParams):
@@ -110,23 +110,19 @@ class _TrainingSet:
     users: np.ndarray
 
 
-def _threads(n_events: int) -> int:
+def torch_threads(compute: Compute, n_events: int) -> int:
     """Torch threads for training: one on small data, where a second thread only spins waiting for the first
-    (on a loaded 2-core machine that made tiny test fits vary from 1 s to 75 s); ``RECSMITH_TORCH_THREADS``
-    overrides, as for deepfm."""
-    pinned = int(os.environ.get("RECSMITH_TORCH_THREADS", "0"))
-    if pinned > 0:
-        return pinned
+    (on a loaded 2-core machine that made tiny test fits vary from 1 s to 75 s); the compute settings' pinned
+    number (``RECSMITH_TORCH_THREADS`` at the entry point, or AutoML's per-worker share) overrides."""
+    if compute.torch_threads > 0:
+        return compute.torch_threads
     return 1 if n_events < 50_000 else max(1, min(4, len(os.sched_getaffinity(0))))
-
-
-def _device() -> torch.device:
-    name = os.environ.get("RECSMITH_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class Hrnn(Recipe):
     """Hierarchical GRU: a session GRU whose initial state comes from a user GRU over past sessions."""
+
+    params: HrnnParams
 
     recipe_id = "hrnn"
     recipe_type = RecipeType.USER_PERSONALIZATION
@@ -140,10 +136,10 @@ class Hrnn(Recipe):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        torch.set_num_threads(_threads(len(item_codes)))
+        torch.set_num_threads(torch_threads(self.compute, len(item_codes)))
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        device = _device()
+        device = self.compute.torch_device()
         sessions, weights, positions, users = self._training_sessions(item_codes)
         net = self._make_net(data).to(device)
         if sessions:
@@ -152,7 +148,7 @@ class Hrnn(Recipe):
 
     def _make_net(self, data: InteractionData | None, arrays: Mapping[str, np.ndarray] | None = None) -> _Net:
         """The network to train (from ``data``) or to restore (from saved ``arrays``); subclasses add features."""
-        params: HrnnParams = self.params  # type: ignore[assignment]
+        params = self.params
         return _Net(self.n_items, params.hidden_dimension, params.dropout)
 
     def _event_context(self, batch_positions: np.ndarray, device: torch.device) -> torch.Tensor | None:
@@ -164,7 +160,7 @@ class Hrnn(Recipe):
     ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], list[list[np.ndarray]], np.ndarray]:
         """Per kept user: the latest sessions (item index arrays), each event's loss weight and its position in
         the time-ordered training frame; and the kept users' codes."""
-        params: HrnnParams = self.params  # type: ignore[assignment]
+        params = self.params
         lengths = np.diff(self.history_indptr_)
         low = np.quantile(lengths, params.min_user_history_length_percentile)
         high = np.quantile(lengths, params.max_user_history_length_percentile)
@@ -195,7 +191,7 @@ class Hrnn(Recipe):
         rng: np.random.Generator,
         device: torch.device,
     ) -> None:
-        params: HrnnParams = self.params  # type: ignore[assignment]
+        params = self.params
         sessions, weights = data.sessions, data.weights
         hidden, length = params.hidden_dimension, params.bptt
         q = self.popularity_ / self.popularity_.sum()
@@ -273,7 +269,7 @@ class Hrnn(Recipe):
 
     def _final_state(self, history: np.ndarray, user_row: int | None) -> torch.Tensor:
         """The state that predicts the next item: the user GRU over past pieces, the session GRU over the latest."""
-        params: HrnnParams = self.params  # type: ignore[assignment]
+        params = self.params
         net = self._net
         rows = torch.as_tensor([-1 if user_row is None else user_row])
         user_state = net.user_start(rows)

@@ -20,14 +20,12 @@ recommended item names the user's item that added most to its score ("Because of
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from models.base import InteractionData, RecipeType, SearchDimension
-from models.columns import TIMESTAMP, USER_ID
+from models.base import RecipeType, SearchDimension
 from models.neighbour_recipe import NeighbourRecipe, NeighbourScoringParams
-from models.neighbours import Cooccurrence, neighbour_table
+from models.neighbours import Cooccurrence, binary_user_items, without_diagonal
 from models.next_item_knn.transitions import transition_counts
 
 
@@ -65,6 +63,8 @@ class NextItemKnnParams(NeighbourScoringParams):
 class NextItemKnn(NeighbourRecipe):
     """Sequential item-kNN: directed, distance-weighted transitions blended with co-occurrence."""
 
+    params: NextItemKnnParams
+
     recipe_id = "next_item_knn"
     recipe_type = RecipeType.USER_PERSONALIZATION
     Params = NextItemKnnParams
@@ -78,48 +78,80 @@ class NextItemKnn(NeighbourRecipe):
         "recency_decay": SearchDimension("float", 0.3, 1.0),
     }
 
-    def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        params: NextItemKnnParams = self.params  # type: ignore[assignment]
-        # the base class orders rows by user code, then time; take the timestamps in that same order
-        frame_users = pd.factorize(frame[USER_ID], sort=True)[0]
-        timestamps = frame[TIMESTAMP].to_numpy()[np.argsort(frame_users, kind="stable")]
+    def _prepare(self, user_codes: np.ndarray, item_codes: np.ndarray, timestamps: np.ndarray) -> None:
+        params = self.params
+        self._log = (user_codes, item_codes, timestamps)
+        users_items = binary_user_items(user_codes, item_codes, len(self.user_ids_), self.n_items)
+        self._cooccurrence = Cooccurrence(
+            users_items, params.cooccurrence_discount_factor, params.min_cointeraction_count
+        )
+        self._discount = np.power(np.maximum(self._cooccurrence.users_per_item, 1.0), params.popularity_discount_factor)
+        self._transitions: sp.csr_matrix | None = None
+        self._transition_rows = np.empty(0, dtype=np.int64)
+
+    def _transitions_of(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Rows ``rows`` of T, from the histories of the users who took those items (all users on a full fit)."""
+        params = self.params
+        user_codes, item_codes, timestamps = self._log
+        if len(rows) == self.n_items:
+            subset = np.ones(len(user_codes), dtype=bool)
+        else:
+            users = np.unique(self._cooccurrence.item_users[rows].indices)
+            subset = np.isin(user_codes, users)
         transitions = transition_counts(
-            user_codes,
-            item_codes,
-            timestamps,
+            user_codes[subset],
+            item_codes[subset],
+            timestamps[subset],
             self.n_items,
             window=params.window,
             distance_exponent=params.distance_exponent,
             backward_weight=params.backward_weight,
             user_length_exponent=params.user_length_exponent,
         )
-        users_items = sp.csr_matrix(
-            (np.ones(len(user_codes), dtype=np.float32), (user_codes, item_codes)),
-            shape=(len(self.user_ids_), self.n_items),
-        )
-        cooccurrence = Cooccurrence(users_items, params.cooccurrence_discount_factor, params.min_cointeraction_count)
-        users_per_item = np.asarray(cooccurrence.users_items.sum(axis=0), dtype=np.float64).ravel()
-        discount = np.power(np.maximum(users_per_item, 1.0), params.popularity_discount_factor)
+        return transitions[rows]
 
-        def block(start: int, stop: int) -> np.ndarray:
-            sim = transitions[start:stop].toarray() / discount[start:stop, None] / discount[None, :]
-            if params.cooccurrence_weight > 0:
-                co = cooccurrence.block(start, stop).astype(np.float64)
-                co[~np.isfinite(co)] = 0.0
-                if params.normalise_sources:
-                    sim = _row_scaled(sim)
-                    co = _row_scaled(co)
-                sim += params.cooccurrence_weight * co
-            sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
-            sim[sim <= 0] = -np.inf
-            return sim
+    def _similarities(self, rows: np.ndarray) -> sp.csr_matrix:
+        params = self.params
+        transitions = self._block_transitions(rows).tocoo()
+        values = transitions.data / self._discount[rows[transitions.row]] / self._discount[transitions.col]
+        sim = sp.csr_matrix((values, (transitions.row, transitions.col)), shape=transitions.shape)
+        if params.cooccurrence_weight > 0:
+            co = self._cooccurrence.rows(rows)
+            if params.normalise_sources:
+                sim = _row_scaled(sim)
+                co = _row_scaled(co)
+            sim = (sim + params.cooccurrence_weight * co).tocsr()
+        sim = without_diagonal(sim.tocsr(), rows)
+        sim.data[sim.data <= 0] = 0.0
+        sim.eliminate_zeros()
+        return sim
 
-        table = neighbour_table(self.n_items, params.num_neighbors, block)
-        self.neighbors_ = table.neighbors
-        self.similarity_ = table.similarity
+    def _block_transitions(self, rows: np.ndarray) -> sp.csr_matrix:
+        """T's rows ``rows``: all of T is computed once per fit or update, for the rows it recomputes."""
+        if self._transitions is None:
+            raise RuntimeError("transitions were not prepared for these rows")
+        position = np.searchsorted(self._transition_rows, rows)
+        return self._transitions[position]
+
+    def _before_rows(self, rows: np.ndarray) -> None:
+        self._transitions = self._transitions_of(rows)
+        self._transition_rows = rows
+
+    def _related_rows(self, items: np.ndarray) -> np.ndarray:
+        return self._cooccurrence.related_items(items)
+
+    def _neighbour_slots(self) -> int:
+        return self.params.num_neighbors
+
+    def _release(self) -> None:
+        del self._cooccurrence, self._log, self._transitions, self._discount
 
 
-def _row_scaled(block: np.ndarray) -> np.ndarray:
+def _row_scaled(block: sp.csr_matrix) -> sp.csr_matrix:
     """Each row divided by its largest value (rows with nothing positive stay as they are)."""
-    best = block.max(axis=1, keepdims=True)
-    return block / np.where(best > 0, best, 1.0)
+    block = block.tocsr()
+    best = np.asarray(block.max(axis=1).todense(), dtype=np.float64).ravel()
+    scale = np.where(best > 0, best, 1.0)
+    out = block.copy()
+    out.data = out.data / np.repeat(scale, np.diff(out.indptr))
+    return out

@@ -44,17 +44,19 @@ class PersonalizedRankingParams(RecipeParams):
 class PersonalizedRanking(Recipe):
     """Ranks given items for a user with a fitted user-personalization recipe."""
 
+    params: PersonalizedRankingParams
+
     recipe_id = "personalized_ranking"
     recipe_type = RecipeType.PERSONALIZED_RANKING
     Params = PersonalizedRankingParams
     search_space: ClassVar[Mapping[str, SearchDimension]] = {}
 
     def _base(self) -> Recipe:
-        params: PersonalizedRankingParams = self.params  # type: ignore[assignment]
+        params = self.params
         from models.registry import get_recipe_class
 
         recipe_cls = get_recipe_class(params.base_recipe)
-        return recipe_cls(recipe_cls.Params(**params.base_hyperparameters), seed=self.seed)
+        return recipe_cls(recipe_cls.Params(**params.base_hyperparameters), seed=self.seed, compute=self.compute)
 
     def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
         # the base model factorizes the same interactions the same way, so its item indices are ours
@@ -79,3 +81,20 @@ class PersonalizedRanking(Recipe):
         base._build_indexes()
         base._restore({k.removeprefix("base."): v for k, v in arrays.items() if k.startswith("base.")})
         self.base_ = base
+
+
+class PersonalizedRankingV2Params(PersonalizedRankingParams):
+    """As personalized_ranking's, with user_personalization_v2's transformer as the default base model."""
+
+    base_recipe: str = Field(
+        default="user_personalization_v2", description="USER_PERSONALIZATION recipe that scores the items."
+    )
+
+
+class PersonalizedRankingV2(PersonalizedRanking):
+    """Personalize's Personalized-Ranking-v2: ranks given items with user_personalization_v2 (by default)."""
+
+    params: PersonalizedRankingV2Params
+
+    recipe_id = "personalized_ranking_v2"
+    Params = PersonalizedRankingV2Params

@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from models.base import InteractionData, RecipeType, Recommendation, SearchDimension
+from models.base import RecipeType, Recommendation, SearchDimension
 from models.neighbour_recipe import NeighbourRecipe, NeighbourScoringParams
-from models.neighbours import cooccurrence_neighbours
+from models.neighbours import Cooccurrence, binary_user_items
 
 
 class SimsParams(NeighbourScoringParams):
@@ -41,6 +40,8 @@ class SimsParams(NeighbourScoringParams):
 class Sims(NeighbourRecipe):
     """Item-item co-occurrence with popularity discount; RELATED_ITEMS, and user recommendations from it."""
 
+    params: SimsParams
+
     recipe_id = "sims"
     recipe_type = RecipeType.RELATED_ITEMS
     Params = SimsParams
@@ -51,24 +52,28 @@ class Sims(NeighbourRecipe):
         "recency_decay": SearchDimension("float", 0.3, 1.0),
     }
 
-    def _fit(self, data: InteractionData, frame: pd.DataFrame, user_codes: np.ndarray, item_codes: np.ndarray) -> None:
-        params: SimsParams = self.params  # type: ignore[assignment]
+    def _prepare(self, user_codes: np.ndarray, item_codes: np.ndarray, timestamps: np.ndarray) -> None:
+        params = self.params
         # keep each user's latest items only: positions counted back from the end of the user's history
         # (rows are ordered by user, then time, so a row's position is its running index)
         position_from_end = self.history_indptr_[user_codes + 1] - 1 - np.arange(len(user_codes))
         keep = position_from_end < params.max_user_history_length
-        users_items = sp.csr_matrix(
-            (np.ones(int(keep.sum()), dtype=np.float32), (user_codes[keep], item_codes[keep])),
-            shape=(len(self.user_ids_), self.n_items),
+        users_items = binary_user_items(user_codes[keep], item_codes[keep], len(self.user_ids_), self.n_items)
+        self._cooccurrence = Cooccurrence(
+            users_items, params.popularity_discount_factor, params.min_cointeraction_count
         )
-        table = cooccurrence_neighbours(
-            users_items,
-            popularity_discount_factor=params.popularity_discount_factor,
-            min_count=params.min_cointeraction_count,
-            num_neighbors=params.num_neighbors,
-        )
-        self.neighbors_ = table.neighbors
-        self.similarity_ = table.similarity
+
+    def _similarities(self, rows: np.ndarray) -> sp.csr_matrix:
+        return self._cooccurrence.rows(rows)
+
+    def _related_rows(self, items: np.ndarray) -> np.ndarray:
+        return self._cooccurrence.related_items(items)
+
+    def _neighbour_slots(self) -> int:
+        return self.params.num_neighbors
+
+    def _release(self) -> None:
+        del self._cooccurrence
 
     def similar_items(
         self, item_ids: Sequence[str], n: int = 25, *, filter_items: Collection[str] | None = None

@@ -42,6 +42,7 @@ _RESOURCES: dict[str, tuple[ResourceType, str]] = {
     "solution-version": (ResourceType.SOLUTION_VERSION, "solutionVersion"),
     "campaign": (ResourceType.CAMPAIGN, "campaign"),
     "batch-inference-job": (ResourceType.BATCH_INFERENCE_JOB, "batchInferenceJob"),
+    "batch-segment-job": (ResourceType.BATCH_SEGMENT_JOB, "batchSegmentJob"),
     "dataset-export-job": (ResourceType.DATASET_EXPORT_JOB, "datasetExportJob"),
     "filter": (ResourceType.FILTER, "filter"),
 }
@@ -55,6 +56,7 @@ _LIST_NAMES = {
     "solution-version": "solutionVersions",
     "campaign": "campaigns",
     "batch-inference-job": "batchInferenceJobs",
+    "batch-segment-job": "batchSegmentJobs",
     "dataset-export-job": "datasetExportJobs",
     "filter": "filters",
 }
@@ -490,6 +492,18 @@ def _create_batch_inference_job(platform: Platform, args: argparse.Namespace) ->
     return {"batchInferenceJobArn": job.arn, "status": job.status.value}
 
 
+def _create_batch_segment_job(platform: Platform, args: argparse.Namespace) -> Any:
+    from recsmith.training.segments import create_batch_segment_job
+
+    job_name = args.job_name or f"segments-{time.strftime('%Y%m%d-%H%M%S')}"
+    job = create_batch_segment_job(
+        platform, job_name, args.solution_version, args.job_input, args.job_output, num_results=args.num_results
+    )
+    if job.status is Status.CREATE_FAILED:
+        raise RecsmithError(f"batch segment job {job.arn} CREATE FAILED: {job.failure_reason}")
+    return {"batchSegmentJobArn": job.arn, "status": job.status.value}
+
+
 def _generate_sample(platform: Platform, args: argparse.Namespace) -> Any:
     from recsmith.data.sample import generate_sample
 
@@ -719,6 +733,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--num-results", type=int, default=25)
     _filter_flags(sub)
     _wait_flag(sub, "score")
+    sub = command("create-batch-segment-job", _create_batch_segment_job, "User segments for items or attributes.")
+    sub.add_argument("--job-name")
+    sub.add_argument("--solution-version", "--solution-version-arn", dest="solution_version", required=True)
+    sub.add_argument("--job-input", required=True, help='JSON Lines of {"itemId"} or {"itemAttributes"} queries')
+    sub.add_argument("--job-output", required=True, help="output folder or s3://bucket/prefix/")
+    sub.add_argument("--num-results", type=int, default=25, help="users per segment")
     sub = command("create-dataset-export-job", _create_dataset_export_job, "Export a dataset as CSV (folder or S3).")
     sub.add_argument("--job-name")
     sub.add_argument("--dataset", "--dataset-arn", dest="dataset", required=True)

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.base import Compute
+
 
 class Settings(BaseSettings):
     """Where recsmith keeps its state, and how resources are named."""
@@ -134,6 +136,18 @@ class Settings(BaseSettings):
         description="How often the local job pool looks for jobs other processes queued, for stop requests and "
         "for workers that ended. Jobs submitted in the pool's own process start at once.",
     )
+
+    device: str | None = Field(
+        default=None,
+        description="Torch device recipes train on (cpu, cuda, cuda:1); default CUDA when a GPU is visible, else CPU.",
+    )
+    torch_threads: int = Field(
+        default=0, ge=0, description="Torch threads a training uses; 0 lets each recipe choose (one on small data)."
+    )
+
+    def compute(self) -> Compute:
+        """Where recipes train, as the recipes take it (they never read the environment themselves)."""
+        return Compute(device=self.device, torch_threads=self.torch_threads)
 
     @property
     def resolved_home(self) -> Path:

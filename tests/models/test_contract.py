@@ -29,10 +29,31 @@ def tiny_interactions() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[USER_ID, ITEM_ID, TIMESTAMP])
 
 
+def tiny_items() -> pd.DataFrame:
+    """ITEMS with a genre and a description: 'x' and 'y' are told alike, as they are taken alike."""
+    return pd.DataFrame(
+        {
+            ITEM_ID: ["a", "b", "x", "y", "solo"],
+            "GENRES": ["Drama", "Drama|Family", "SciFi", "SciFi|Action", "Cooking"],
+            "DESCRIPTION": [
+                "a quiet family drama in a small town",
+                "a family drama on a farm in winter",
+                "robots and lasers in a space opera",
+                "space opera with robots lasers and starships",
+                "a cooking show about bread",
+            ],
+        }
+    )
+
+
+def tiny_data() -> InteractionData:
+    return InteractionData(tiny_interactions(), items=tiny_items())
+
+
 @pytest.fixture(scope="module", params=recipe_ids())
 def recipe(request: pytest.FixtureRequest) -> Recipe:
     # one fit per recipe for the whole module: no test changes a fitted recipe, and neural fits are not free
-    return get_recipe_class(request.param)(seed=3).fit(InteractionData(tiny_interactions()))
+    return get_recipe_class(request.param)(seed=3).fit(tiny_data())
 
 
 def test_models_resolves_to_this_repository() -> None:
@@ -98,7 +119,7 @@ def test_save_load_gives_identical_answers(recipe: Recipe, tmp_path: Path) -> No
 
 
 def test_fixed_seed_gives_identical_output(recipe: Recipe) -> None:
-    again = type(recipe)(recipe.params, seed=3).fit(InteractionData(tiny_interactions()))
+    again = type(recipe)(recipe.params, seed=3).fit(tiny_data())
     assert again.recommend(["u0", "u7"], 5) == recipe.recommend(["u0", "u7"], 5)
 
 
@@ -114,7 +135,7 @@ def test_related_items_follow_recipe_type(recipe: Recipe) -> None:
 def test_fit_on_nothing_fails_loudly(recipe_id: str) -> None:
     empty = pd.DataFrame({USER_ID: [], ITEM_ID: [], TIMESTAMP: []})
     with pytest.raises(ValueError, match="zero interactions"):
-        get_recipe_class(recipe_id)().fit(InteractionData(empty))
+        get_recipe_class(recipe_id)().fit(InteractionData(empty, items=tiny_items()))
 
 
 def test_unknown_recipe_lists_known_ones() -> None:

@@ -51,6 +51,7 @@ class ResourceType(StrEnum):
     SOLUTION_VERSION = "solution-version"
     CAMPAIGN = "campaign"
     BATCH_INFERENCE_JOB = "batch-inference-job"
+    BATCH_SEGMENT_JOB = "batch-segment-job"
     FILTER = "filter"
 
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.base import InteractionData, Recipe, SearchDimension
+from models.base import Compute, InteractionData, Recipe, SearchDimension
 from models.registry import get_recipe_class
 from recsmith.evaluation.evaluate import evaluate_recipe
 from recsmith.evaluation.split import Split
@@ -49,7 +49,12 @@ class CandidateJob:
     hpo_trials: int = 8
     hpo_seconds: float = 180.0
     torch_threads: int = 1
+    device: str | None = None
     ranges: Mapping[str, SearchDimension] = field(default_factory=dict)
+
+    def compute(self) -> Compute:
+        """This job's share of the machine, passed to every recipe it fits."""
+        return Compute(device=self.device, torch_threads=self.torch_threads)
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,11 @@ class CandidateResult:
     seconds: float = 0.0
 
 
-def fit_recipe(recipe_id: str, params: Mapping[str, Any], seed: int, data: InteractionData) -> Recipe:
-    """A fitted recipe ``recipe_id`` with ``params``."""
-    return get_recipe_class(recipe_id)(dict(params), seed=seed).fit(data)
+def fit_recipe(
+    recipe_id: str, params: Mapping[str, Any], seed: int, data: InteractionData, compute: Compute | None = None
+) -> Recipe:
+    """A fitted recipe ``recipe_id`` with ``params``, trained where ``compute`` says."""
+    return get_recipe_class(recipe_id)(dict(params), seed=seed, compute=compute).fit(data)
 
 
 def starting_point(
@@ -139,13 +146,13 @@ def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[di
         train = data.data(validation.train)
         if has_epochs and int(params.get("epochs", 1)) >= 4:
             short = {**params, "epochs": max(1, int(params["epochs"]) // 4)}
-            early = evaluate_recipe(fit_recipe(job.recipe_id, short, job.seed, train), validation)
+            early = evaluate_recipe(fit_recipe(job.recipe_id, short, job.seed, train, job.compute()), validation)
             record["early_value"] = early[job.objective_metric]
             trial.report(early[job.objective_metric], step=0)
             if trial.should_prune():
                 record.update(state="PRUNED", seconds=time.time() - started)
                 raise optuna.TrialPruned()
-        metrics = evaluate_recipe(fit_recipe(job.recipe_id, params, job.seed, train), validation)
+        metrics = evaluate_recipe(fit_recipe(job.recipe_id, params, job.seed, train, job.compute()), validation)
         trial.report(metrics[job.objective_metric], step=1)
         record.update(value=metrics[job.objective_metric], metrics=metrics, seconds=time.time() - started)
         return metrics[job.objective_metric]
@@ -166,7 +173,6 @@ def tune(job: CandidateJob, data: TrainingData) -> tuple[dict[str, Any], list[di
 
 def run_candidate(job: CandidateJob, data: TrainingData) -> CandidateResult:
     """Tune (if asked), score on validation (if there is one) and on test; runs in a worker process."""
-    os.environ["RECSMITH_TORCH_THREADS"] = str(job.torch_threads)
     try:
         import torch
 
@@ -177,10 +183,10 @@ def run_candidate(job: CandidateJob, data: TrainingData) -> CandidateResult:
     params, trials = tune(job, data) if job.tune else (dict(job.params), [])
     validation_metrics = None
     if data.validation is not None:
-        fitted = fit_recipe(job.recipe_id, params, job.seed, data.data(data.validation.train))
+        fitted = fit_recipe(job.recipe_id, params, job.seed, data.data(data.validation.train), job.compute())
         validation_metrics = evaluate_recipe(fitted, data.validation)
     fit_started = time.time()
-    fitted = fit_recipe(job.recipe_id, params, job.seed, data.data(data.split.train))
+    fitted = fit_recipe(job.recipe_id, params, job.seed, data.data(data.split.train), job.compute())
     fit_seconds = time.time() - fit_started
     test_metrics = evaluate_recipe(fitted, data.split)
     return CandidateResult(

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.base import SearchDimension
-from models.registry import get_recipe_class, recipe_ids
+from models.registry import get_recipe_class, recipe_ids, resolve_recipe_id
 from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType
 from recsmith.errors import InvalidInputError
@@ -121,18 +121,21 @@ class SolutionConfig(BaseModel):
     def _known_recipe(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.removeprefix(RECIPE_ARN_PREFIX)
-        if value not in recipe_ids():
-            raise ValueError(f"unknown recipe {value!r}; allowed: {', '.join(recipe_ids())}")
-        return value
+        try:  # our ids and ARNs, and Personalize's recipe names and ARNs (aws-sims -> sims)
+            return resolve_recipe_id(value)
+        except KeyError:
+            raise ValueError(
+                f"unknown recipe {value.removeprefix(RECIPE_ARN_PREFIX)!r}; allowed: {', '.join(recipe_ids())}"
+            ) from None
 
     @field_validator("automl_recipes")
     @classmethod
     def _known_candidates(cls, value: Sequence[str]) -> tuple[str, ...]:
-        unknown = [v for v in value if v not in recipe_ids()]
+        known = {name: resolve_recipe_id(name) for name in value if _resolves(name)}
+        unknown = [v for v in value if v not in known]
         if unknown:
             raise ValueError(f"unknown AutoML recipes {unknown}; allowed: {', '.join(recipe_ids())}")
-        return tuple(value)
+        return tuple(known[v] for v in value)
 
     @field_validator("objective_metric")
     @classmethod
@@ -152,6 +155,14 @@ class SolutionConfig(BaseModel):
         if self.perform_automl:
             return dict(self.candidate_hyperparameters.get(recipe_id, {}))
         return dict(self.hyperparameters)
+
+
+def _resolves(name: str) -> bool:
+    try:
+        resolve_recipe_id(name)
+    except KeyError:
+        return False
+    return True
 
 
 def create_solution(platform: Platform, name: str, dataset_group: str, config: SolutionConfig) -> Resource:

@@ -26,7 +26,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from models.base import InteractionData, Recipe
+from models.base import Compute, InteractionData, Recipe
 from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from models.registry import get_recipe_class
 from recsmith.arns import make_arn
@@ -115,9 +115,13 @@ def training_snapshot(platform: Platform, dataset_group_arn: str, config: Soluti
 
 def start_solution_version(platform: Platform, solution: str, training_mode: str = "FULL") -> Resource:
     """Record a new solution version, CREATE PENDING; :func:`run_solution_version` trains it."""
-    if training_mode != "FULL":
-        raise InvalidInputError(f"training mode {training_mode!r} is not supported yet; use FULL")
+    if training_mode not in ("FULL", "UPDATE"):
+        raise InvalidInputError(f"training mode {training_mode!r} is not supported; use FULL or UPDATE")
     solution_resource = platform.catalog.get(ResourceType.SOLUTION, solution)
+    if training_mode == "UPDATE":
+        from recsmith.training.updates import check_update
+
+        check_update(platform, solution_resource)
     version_id = uuid.uuid4().hex[:8]
     return record_job(
         platform,
@@ -135,7 +139,12 @@ def run_solution_version(platform: Platform, solution_version: str) -> Resource:
     version = begin_job(platform, JobKind.SOLUTION_VERSION, arn)
     solution_resource = platform.catalog.get(ResourceType.SOLUTION, version.attributes["solutionArn"])
     try:
-        outcome = _train(platform, solution_resource, version)
+        if version.attributes.get("trainingMode") == "UPDATE":
+            from recsmith.training.updates import update_solution_version
+
+            outcome = update_solution_version(platform, solution_resource, version)
+        else:
+            outcome = _train(platform, solution_resource, version)
     except (RecsmithError, ValueError) as exc:
         logger.exception("training %s failed", version.arn)
         return platform.catalog.update(version, status=Status.CREATE_FAILED, failure_reason=str(exc))
@@ -203,8 +212,8 @@ def _experiment_id(platform: Platform, group_name: str) -> str:
     return str(mlflow.create_experiment(name, artifact_location=location))
 
 
-def _fit(recipe_id: str, params: dict[str, Any], seed: int, data: InteractionData) -> Recipe:
-    return get_recipe_class(recipe_id)(params, seed=seed).fit(data)
+def _fit(recipe_id: str, params: dict[str, Any], seed: int, data: InteractionData, compute: Compute) -> Recipe:
+    return get_recipe_class(recipe_id)(params, seed=seed, compute=compute).fit(data)
 
 
 def _train(platform: Platform, solution: Resource, version: Resource) -> dict[str, Any]:
@@ -243,7 +252,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 "events_rows": snapshot.events_rows,
             }
         )
-        recipe_id, params, candidates = _choose(config, split, snapshot)
+        recipe_id, params, candidates = _choose(config, split, snapshot, platform.settings.compute())
         test_metrics = candidates[recipe_id]["test_metrics"]
         mlflow.log_params({"recipe": recipe_id, **{f"hp.{k}": v for k, v in params.items()}})
         mlflow.log_metrics(test_metrics)
@@ -253,7 +262,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
             mlflow.log_artifacts(str(split_dir), artifact_path="split")
             (Path(tmp) / "candidates.json").write_text(json.dumps(candidates, indent=2, default=str))
             mlflow.log_artifact(str(Path(tmp) / "candidates.json"))
-            final = _fit(recipe_id, params, config.seed, snapshot.training_data())
+            final = _fit(recipe_id, params, config.seed, snapshot.training_data(), platform.settings.compute())
             recipe_dir = final.save(Path(tmp) / "recipe")
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -301,7 +310,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
 
 
 def _choose(
-    config: SolutionConfig, split: Split, snapshot: Snapshot
+    config: SolutionConfig, split: Split, snapshot: Snapshot, compute: Compute
 ) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
     """The recipe and hyperparameters to ship, and every candidate's validation and test metrics.
 
@@ -326,6 +335,8 @@ def _choose(
             hpo_trials=config.hpo_trials,
             hpo_seconds=config.hpo_seconds,
             ranges={name: r.dimension() for name, r in config.hpo_ranges.items()},
+            torch_threads=compute.torch_threads or 1,
+            device=compute.device,
         )
         for recipe_id in config.candidates()
     ]

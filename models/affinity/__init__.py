@@ -1,0 +1,1 @@
+"""item_affinity and item_attribute_affinity: user segments (Personalize's USER_SEGMENTATION recipes)."""

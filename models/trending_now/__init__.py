@@ -1,0 +1,1 @@
+"""trending_now: items whose interactions grow fastest (Personalize's Trending-Now)."""

@@ -1,0 +1,1 @@
+"""two_stage: candidates from several recipes reranked by a learned ranker."""
