@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     )
     dvc_track: bool = Field(default=True, description="Record each data version in DVC (dvc init --no-scm).")
     forecast_max_parallel: int | None = Field(
-        default=None, ge=1, description="Most forecasting algorithms a predictor trains at once (default: one per core)."
+        default=None, ge=1, description="Most forecasting algorithms a predictor trains at once; default one per core."
     )
     forecast_neural_batches: int | None = Field(
         default=None,

@@ -496,7 +496,9 @@ def _choose_per_series(windows: Sequence[_Scored], config: PredictorConfig) -> d
             return float(np.mean(values)) if values else float("inf")
 
         ranked = sorted(algorithms, key=lambda a: loss([a]))
-        chosen[sid] = sorted(min(_options(ranked), key=lambda members: loss(members)))
+        options: list[list[str]] = _options(ranked)
+        best: list[str] = min(options, key=loss)
+        chosen[sid] = sorted(best)
     return chosen
 
 
