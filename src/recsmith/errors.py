@@ -6,7 +6,8 @@
     ├── InvalidInputError              a request, config or file the caller must fix (HTTP 400)
     │   ├── SchemaError                a schema Personalize would reject
     │   ├── DataValidationError        a data row that breaks its schema: names file, row, column, reason
-    │   └── FilterExpressionError      a filter expression that does not parse
+    │   ├── FilterExpressionError      a filter expression that does not parse
+    │   └── InvalidNextTokenError      a list call's nextToken that this service did not return
     ├── ResourceNotFoundError          no resource with that ARN or name (HTTP 404)
     ├── ResourceAlreadyExistsError     a create with a name already taken (HTTP 409)
     ├── ResourceInUseError             a delete or update blocked by a dependant or a state (HTTP 409)
@@ -52,6 +53,12 @@ class DataValidationError(InvalidInputError):
 
 class FilterExpressionError(InvalidInputError):
     """A filter expression that does not parse."""
+
+
+class InvalidNextTokenError(InvalidInputError):
+    """A pagination token this service did not return (Personalize's and Forecast's InvalidNextTokenException)."""
+
+    code = "InvalidNextTokenException"
 
 
 class ResourceNotFoundError(RecsmithError):

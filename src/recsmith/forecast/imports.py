@@ -369,14 +369,13 @@ def _typed(
         present = pc.if_else(pc.equal(text, ""), None, text)
         try:
             typed = present.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            problems.append(
-                (_unparseable(present, kind), f"expected {'an integer' if kind == 'integer' else 'a number'}")
-            )
-            return pa.nulls(len(column), target), problems
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # the slow path: find the values that do not parse
+            unparsed = _unparseable(present, kind)
+            problems.append((unparsed, f"expected {'an integer' if kind == 'integer' else 'a number'}"))
+            typed = pc.if_else(pa.array(unparsed), None, present).cast(target)
     if kind == "float":
         values = typed.to_numpy(zero_copy_only=False)
-        infinite = np.isinf(np.nan_to_num(values, nan=0.0))
+        infinite = np.isinf(values)
         nan_text = ~pc.is_null(typed).to_numpy(zero_copy_only=False) & np.isnan(values)
         if infinite.any() or nan_text.any():
             problems.append(

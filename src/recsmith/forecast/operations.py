@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from models.forecast.registry import algorithm_names, algorithm_of_arn
 from recsmith.catalog import Resource, ResourceType
-from recsmith.errors import InvalidInputError, ResourceInUseError
+from recsmith.errors import InvalidInputError, InvalidNextTokenError, ResourceInUseError
 from recsmith.forecast import lifecycle
 from recsmith.forecast.datasets import (
     create_dataset,
@@ -105,7 +105,7 @@ def _page(items: Sequence[dict[str, Any]], request: Mapping[str, Any], key: str)
         try:
             start = int(base64.urlsafe_b64decode(str(request["NextToken"]).encode()).decode())
         except (ValueError, binascii.Error):
-            raise InvalidInputError("NextToken is not one this service returned") from None
+            raise InvalidNextTokenError("NextToken is not one this service returned") from None
     out: dict[str, Any] = {key: list(items[start : start + size])}
     if start + size < len(items):
         out["NextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
