@@ -71,6 +71,13 @@ _SCHEDULE = os.environ.get("RECSMITH_FORECAST_SCHEDULE", "@daily")
             title="Forecast frequency",
             description="Frequency of the forecast (the data's or coarser).",
         ),
+        "algorithms": Param(
+            "",
+            type="string",
+            pattern="^[A-Za-z_,]*$",
+            title="Algorithms",
+            description="Comma-separated candidates (ETS, ARIMA, NPTS, Prophet, Deep_AR_Plus, CNN_QR); empty: all.",
+        ),
         "holiday_country": Param(
             "",
             type="string",
@@ -122,6 +129,7 @@ def recsmith_forecast() -> None:
                 forecast_horizon=params["forecast_horizon"],
                 forecast_frequency=params["forecast_frequency"],
                 holiday_country=params["holiday_country"] or None,
+                algorithms=[a.strip() for a in params["algorithms"].split(",") if a.strip()] or None,
             )
             return str(train_predictor(platform, config, run_id)["predictorArn"])
 
