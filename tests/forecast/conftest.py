@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +38,15 @@ def write_demand_csv(path: Path, hours: int = 24 * 21, items: tuple[str, ...] = 
 def hourly_series() -> SeriesSet:
     """Two series of 14 days of hours."""
     return SeriesSet((Series("a", START, demand(24 * 14, 10.0, 0)), Series("b", START, demand(24 * 14, 50.0, 1))), "H")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """The neural forecasters train with one torch thread here, as a predictor's workers do (on two busy cores,
+    two threads per process made an LSTM 7x slower); the previous setting is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
