@@ -224,7 +224,7 @@ def test_the_predictor_is_tracked_and_registered_in_mlflow(flow: dict[str, Any])
     }
     assert "plots/backtest.png" in [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
     model = client.get_registered_model("forecast.demand")
-    assert model.aliases["production"] == predictor.attributes["modelVersion"]
+    assert str(model.aliases["production"]) == predictor.attributes["modelVersion"]
     loaded = mlflow.pyfunc.load_model(predictor.attributes["modelUri"])
     rows = loaded.predict(pd.DataFrame({"item_id": ["a"]}))
     assert len(rows) == 24 and set(rows["item_id"]) == {"a"}

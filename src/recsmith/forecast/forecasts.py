@@ -15,6 +15,7 @@ import functools
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,9 @@ def start_forecast(
 def run_forecast(platform: Platform, forecast_arn_: str) -> Resource:
     """Make a CREATE_PENDING forecast; returns it ACTIVE, or CREATE_FAILED with the reason."""
     job = lifecycle.begin(platform, ResourceType.FORECAST, forecast_arn_)
-    folder = platform.settings.resolved_home / "forecast" / "forecasts" / job.name
-    staging = folder.with_name(f".staging-{job.name}-{os.getpid()}")
+    # a new folder per forecast, never reused: QueryForecast's index is keyed by the file's path
+    folder = platform.settings.resolved_home / "forecast" / "forecasts" / f"{job.name}-{uuid.uuid4().hex[:12]}"
+    staging = folder.with_name(f".staging-{folder.name}")
     job = platform.catalog.update(job, attributes={"stagingPath": str(staging)})
     try:
         predictor = platform.catalog.get(ResourceType.PREDICTOR, job.attributes["PredictorArn"])
@@ -110,8 +112,6 @@ def run_forecast(platform: Platform, forecast_arn_: str) -> Resource:
             frame = _select(platform, frame, selector, artifact.key_fields)
         staging.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(staging / _FILE, index=False)
-        if folder.exists():
-            shutil.rmtree(folder)
         os.replace(staging, folder)
     except (RecsmithError, ValueError, OSError, KeyError) as exc:
         shutil.rmtree(staging, ignore_errors=True)

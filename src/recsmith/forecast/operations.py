@@ -314,7 +314,7 @@ def create_auto_predictor_op(platform: Platform, request: dict[str, Any]) -> dic
         holiday_country=_holiday_country(data_config),
         transformations=_transformations(data_config.get("AttributeConfigs")),
     )
-    predictor = start_predictor(platform, _required(request, "PredictorName"), config)
+    predictor = start_predictor(platform, _required(request, "PredictorName"), config, data_config=dict(data_config))
     submit(platform, ResourceType.PREDICTOR, predictor.arn)
     return {"PredictorArn": predictor.arn}
 

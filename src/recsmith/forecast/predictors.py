@@ -131,8 +131,17 @@ class PredictorConfig(BaseModel):
         return self.backtest_offset or self.forecast_horizon
 
 
-def start_predictor(platform: Platform, name: str, config: PredictorConfig, *, auto_predictor: bool = True) -> Resource:
-    """Check a predictor request and record it CREATE_PENDING; :func:`run_predictor` trains it."""
+def start_predictor(
+    platform: Platform,
+    name: str,
+    config: PredictorConfig,
+    *,
+    auto_predictor: bool = True,
+    data_config: dict[str, Any] | None = None,
+) -> Resource:
+    """Check a predictor request and record it CREATE_PENDING; :func:`run_predictor` trains it.
+
+    ``data_config`` is the request's ``DataConfig`` as sent, which DescribeAutoPredictor gives back."""
     validate_name(name, "PredictorName")
     lifecycle.reap_interrupted_jobs(platform)
     group = get(platform, ResourceType.FORECAST_DATASET_GROUP, config.dataset_group_arn, "DatasetGroupArn")
@@ -166,7 +175,11 @@ def start_predictor(platform: Platform, name: str, config: PredictorConfig, *, a
             name=name,
             dataset_group_arn=group.arn,
             status=Status.CREATE_PENDING,
-            attributes={"config": config.model_dump(mode="json"), "IsAutoPredictor": auto_predictor},
+            attributes={
+                "config": config.model_dump(mode="json"),
+                "IsAutoPredictor": auto_predictor,
+                "DataConfig": data_config or _data_config(config),
+            },
         )
     )
 
@@ -529,7 +542,7 @@ def describe_predictor(predictor: Resource) -> dict[str, Any]:
         "ForecastTypes": list(config.forecast_types),
         "ForecastFrequency": config.forecast_frequency,
         "DatasetImportJobArns": list(predictor.attributes.get("DatasetImportJobArns", [])),
-        "DataConfig": data_config(config),
+        "DataConfig": predictor.attributes.get("DataConfig") or _data_config(config),
         "OptimizationMetric": config.optimization_metric,
         **status_fields(predictor),
         **times(predictor),
@@ -556,10 +569,9 @@ def describe_predictor(predictor: Resource) -> dict[str, Any]:
     return out
 
 
-def data_config(config: PredictorConfig) -> dict[str, Any]:
+def _data_config(config: PredictorConfig) -> dict[str, Any]:
+    """A DataConfig for a predictor created without one (the CLI's workflow, the DAG)."""
     out: dict[str, Any] = {"DatasetGroupArn": config.dataset_group_arn}
-    if config.transformations:
-        out["AttributeConfigs"] = [{"AttributeName": "target_value", "Transformations": dict(config.transformations)}]
     if config.holiday_country:
         out["AdditionalDatasets"] = [{"Name": "holiday", "Configuration": {"CountryCode": [config.holiday_country]}}]
     return out
