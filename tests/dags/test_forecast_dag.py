@@ -23,7 +23,7 @@ def test_the_stages_run_in_order_on_a_schedule(monkeypatch: pytest.MonkeyPatch) 
     assert dag.task_ids == STAGES
     for before, after in zip(STAGES, STAGES[1:], strict=False):
         assert dag.get_task(after).upstream_task_ids == {before}
-    assert dag.timetable.summary == "@daily"
+    assert dag.schedule == "@daily"
     schema = {name: dag.params.get_param(name).schema for name in dag.params}
     assert schema["forecast_horizon"]["type"] == "integer" and schema["export_format"]["enum"] == ["CSV", "PARQUET"]
     monkeypatch.setenv("RECSMITH_FORECAST_SCHEDULE", "none")
