@@ -51,10 +51,10 @@ def refused(platform: Platform, operation: str, match: str, **request: Any) -> R
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The getting-started flow once, on three generated hourly series of three weeks."""
+    """The getting-started flow once, on three generated hourly series of two weeks."""
     root = tmp_path_factory.mktemp("forecast-flow")
-    platform = Platform(Settings(home=root / "home", forecast_neural_batches=30))
-    source = write_demand_csv(root / "demand.csv")
+    platform = Platform(Settings(home=root / "home", forecast_neural_batches=20))
+    source = write_demand_csv(root / "demand.csv", hours=24 * 14)
     out: dict[str, Any] = {"platform": platform, "root": root}
     out["group"] = call(platform, "CreateDatasetGroup", DatasetGroupName="demand", Domain="CUSTOM")["DatasetGroupArn"]
     out["dataset"] = call(
@@ -111,6 +111,7 @@ def test_every_operation_is_one_of_the_service_models() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_resources_are_active_with_forecast_arns(flow: dict[str, Any]) -> None:
     platform = flow["platform"]
     assert flow["group"] == "arn:aws:forecast:us-east-1:000000000000:dataset-group/demand"
@@ -132,6 +133,7 @@ def test_resources_are_active_with_forecast_arns(flow: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_accuracy_metrics_report_autopredictor_and_every_algorithm(flow: dict[str, Any]) -> None:
     metrics = call(flow["platform"], "GetAccuracyMetrics", PredictorArn=flow["predictor"])
     results = metrics["PredictorEvaluationResults"]
@@ -143,7 +145,7 @@ def test_accuracy_metrics_report_autopredictor_and_every_algorithm(flow: dict[st
         summary, window = result["TestWindows"]
         assert (summary["EvaluationType"], window["EvaluationType"]) == ("SUMMARY", "COMPUTED")
         assert window["ItemCount"] == 3
-        assert pd.Timestamp(window["TestWindowStart"], unit="s") == pd.Timestamp("2024-01-21 00:00:00")
+        assert pd.Timestamp(window["TestWindowStart"], unit="s") == pd.Timestamp("2024-01-14 00:00:00")
         quantiles = [loss["Quantile"] for loss in summary["Metrics"]["WeightedQuantileLosses"]]
         assert quantiles == [0.1, 0.5, 0.9]
         mean = summary["Metrics"]["ErrorMetrics"][0]
@@ -155,12 +157,13 @@ def test_accuracy_metrics_report_autopredictor_and_every_algorithm(flow: dict[st
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_query_forecast_answers_per_statistic_after_the_data(flow: dict[str, Any]) -> None:
     answer = call(flow["platform"], "QueryForecast", ForecastArn=flow["forecast"], Filters={"item_id": "b"})
     predictions = answer["Forecast"]["Predictions"]
     assert set(predictions) == {"p10", "p50", "p90", "mean"}
     stamps = [p["Timestamp"] for p in predictions["p50"]]
-    assert stamps[0] == "2024-01-22T00:00:00" and len(stamps) == 24  # the hour after the data's last
+    assert stamps[0] == "2024-01-15T00:00:00" and len(stamps) == 24  # the hour after the data's last
     for low, mid, high in zip(predictions["p10"], predictions["p50"], predictions["p90"], strict=True):
         assert low["Value"] <= mid["Value"] <= high["Value"]
     part = call(
@@ -168,8 +171,8 @@ def test_query_forecast_answers_per_statistic_after_the_data(flow: dict[str, Any
         "QueryForecast",
         ForecastArn=flow["forecast"],
         Filters={"item_id": "b"},
-        StartDate="2024-01-22T05:00:00",
-        EndDate="2024-01-22T07:00:00",
+        StartDate="2024-01-15T05:00:00",
+        EndDate="2024-01-15T07:00:00",
     )
     assert [p["Timestamp"][-8:] for p in part["Forecast"]["Predictions"]["mean"]] == [
         "05:00:00",
@@ -189,15 +192,17 @@ def test_query_forecast_answers_per_statistic_after_the_data(flow: dict[str, Any
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_export_writes_every_series_as_forecast_does(flow: dict[str, Any]) -> None:
     (path,) = (flow["root"] / "exports").glob("demand_export_*_part0.csv")
     frame = pd.read_csv(path)
     assert list(frame.columns) == ["item_id", "date", "p10", "p50", "p90", "mean"]
-    assert len(frame) == 3 * 24 and frame["date"].iloc[0] == "2024-01-22T00:00:00Z"
+    assert len(frame) == 3 * 24 and frame["date"].iloc[0] == "2024-01-15T00:00:00Z"
     assert not list((flow["root"] / "exports").glob(".*"))  # no partial file left
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_the_predictor_is_tracked_and_registered_in_mlflow(flow: dict[str, Any]) -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -231,6 +236,7 @@ def test_the_predictor_is_tracked_and_registered_in_mlflow(flow: dict[str, Any])
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_legacy_predictor_with_two_backtest_windows(flow: dict[str, Any]) -> None:
     platform = flow["platform"]
     arn = call(
@@ -248,7 +254,7 @@ def test_legacy_predictor_with_two_backtest_windows(flow: dict[str, Any]) -> Non
     assert described["IsAutoPredictor"] is False
     (result,) = call(platform, "GetAccuracyMetrics", PredictorArn=arn)["PredictorEvaluationResults"][:1]
     windows = [pd.Timestamp(w["TestWindowStart"], unit="s") for w in result["TestWindows"][1:]]
-    assert windows == [pd.Timestamp("2024-01-20 00:00"), pd.Timestamp("2024-01-19 00:00")]
+    assert windows == [pd.Timestamp("2024-01-13 00:00"), pd.Timestamp("2024-01-12 00:00")]
 
 
 def test_errors_are_the_ones_each_operation_declares(tmp_path: Path) -> None:
