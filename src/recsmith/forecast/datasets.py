@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from recsmith.catalog import Resource, ResourceType, Status
-from recsmith.errors import InvalidInputError, ResourceAlreadyExistsError, ResourceInUseError
+from recsmith.catalog import Resource, ResourceType
+from recsmith.errors import InvalidInputError, ResourceInUseError
 from recsmith.forecast.resources import RUNNING, forecast_arn, get, times, validate_name
 from recsmith.forecast.schemas import DatasetType, Domain, ForecastSchema, check_frequency, parse_schema
 from recsmith.platform import Platform
@@ -157,13 +157,7 @@ def delete_dataset(platform: Platform, dataset: str) -> Resource:
     return platform.catalog.delete(ResourceType.FORECAST_DATASET, target.arn)
 
 
-def ensure_unique(platform: Platform, resource_type: ResourceType, arn: str, what: str) -> None:
-    if platform.catalog.find(resource_type, arn) is not None:
-        raise ResourceAlreadyExistsError(f"{what} {arn} already exists")
-
-
 __all__ = [
-    "Status",
     "create_dataset",
     "create_dataset_group",
     "dataset_schema",

@@ -21,7 +21,6 @@ import re
 import shutil
 import tempfile
 import time
-import uuid
 import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -527,7 +526,3 @@ def _data_source(source: dict[str, Any]) -> dict[str, Any]:
             **source["S3Config"],
         }
     }
-
-
-def new_job_name(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
