@@ -48,5 +48,8 @@ def test_local_run_imports_trains_forecasts_and_exports(tmp_path: Path, monkeypa
     )
     (export,) = (tmp_path / "exports").glob("export_*_part0.csv")
     assert len(pd.read_csv(export)) == 3 * 24
-    metrics = next((tmp_path / "root").rglob("metrics"))
-    assert metrics.exists()
+    outputs = [json.loads(path.read_text()) for path in (tmp_path / "root").rglob("executor_output.json")]
+    trained = next(output for output in outputs if "metrics" in output.get("artifacts", {}))
+    (metrics,) = trained["artifacts"]["metrics"]["artifacts"]
+    assert 0.0 < metrics["metadata"]["WAPE"] < 1.0
+    assert trained["parameterValues"]["Output"].startswith("arn:aws:forecast:us-east-1:000000000000:predictor/")

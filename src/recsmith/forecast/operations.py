@@ -55,6 +55,7 @@ from recsmith.forecast.predictors import (
     PredictorConfig,
     accuracy_metrics,
     delete_predictor,
+    describe_legacy_predictor,
     describe_predictor,
     run_predictor,
     start_predictor,
@@ -381,7 +382,7 @@ def describe_auto_predictor_op(platform: Platform, request: dict[str, Any]) -> d
 
 def describe_predictor_op(platform: Platform, request: dict[str, Any]) -> dict[str, Any]:
     predictor = _described(platform, ResourceType.PREDICTOR, _required(request, "PredictorArn"), "PredictorArn")
-    return {**describe_predictor(predictor), "IsAutoPredictor": bool(predictor.attributes.get("IsAutoPredictor"))}
+    return describe_legacy_predictor(predictor)
 
 
 def list_predictors_op(platform: Platform, request: dict[str, Any]) -> dict[str, Any]:

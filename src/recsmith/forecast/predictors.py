@@ -549,23 +549,44 @@ def describe_predictor(predictor: Resource) -> dict[str, Any]:
     }
     if config.forecast_dimensions:
         out["ForecastDimensions"] = list(config.forecast_dimensions)
-    if not predictor.attributes.get("IsAutoPredictor", True):
-        out.update(
-            {
-                "IsAutoPredictor": False,
-                "PerformAutoML": config.auto and len(config.algorithms) > 1,
-                "EvaluationParameters": {
-                    "NumberOfBacktestWindows": config.backtest_windows,
-                    "BackTestWindowOffset": config.offset,
-                },
-                "InputDataConfig": {"DatasetGroupArn": config.dataset_group_arn},
-                "FeaturizationConfig": {"ForecastFrequency": config.forecast_frequency},
-            }
-        )
-        if len(config.algorithms) == 1:
-            out["AlgorithmArn"] = algorithm_arn(config.algorithms[0])
-        else:
-            out["AutoMLAlgorithmArns"] = [algorithm_arn(a) for a in config.algorithms]
+    return out
+
+
+def describe_legacy_predictor(predictor: Resource) -> dict[str, Any]:
+    """DescribePredictor's answer: the legacy CreatePredictor's fields (no DataConfig, ForecastFrequency inside
+    FeaturizationConfig)."""
+    config = predictor_config(predictor)
+    featurization: dict[str, Any] = {"ForecastFrequency": config.forecast_frequency}
+    if config.forecast_dimensions:
+        featurization["ForecastDimensions"] = list(config.forecast_dimensions)
+    out: dict[str, Any] = {
+        "PredictorArn": predictor.arn,
+        "PredictorName": predictor.name,
+        "ForecastHorizon": config.forecast_horizon,
+        "ForecastTypes": list(config.forecast_types),
+        "PerformAutoML": config.auto and len(config.algorithms) > 1,
+        "PerformHPO": False,
+        "EvaluationParameters": {
+            "NumberOfBacktestWindows": config.backtest_windows,
+            "BackTestWindowOffset": config.offset,
+        },
+        "InputDataConfig": {"DatasetGroupArn": config.dataset_group_arn},
+        "FeaturizationConfig": featurization,
+        "IsAutoPredictor": bool(predictor.attributes.get("IsAutoPredictor", True)),
+        "DatasetImportJobArns": list(predictor.attributes.get("DatasetImportJobArns", [])),
+        "OptimizationMetric": config.optimization_metric,
+        **status_fields(predictor),
+        **times(predictor),
+    }
+    if config.holiday_country:
+        out["InputDataConfig"]["SupplementaryFeatures"] = [{"Name": "holiday", "Value": config.holiday_country}]
+    if len(config.algorithms) == 1:
+        out["AlgorithmArn"] = algorithm_arn(config.algorithms[0])
+        params = config.algorithm_params.get(config.algorithms[0])
+        if params:
+            out["TrainingParameters"] = {k: str(v) for k, v in params.items()}
+    else:
+        out["AutoMLAlgorithmArns"] = [algorithm_arn(a) for a in config.algorithms]
     return out
 
 
