@@ -60,6 +60,17 @@ def fail(platform: Platform, job: Resource, reason: str, attributes: dict[str, A
     return platform.catalog.update(job, status=Status.CREATE_FAILED, failure_reason=reason, attributes=attributes)
 
 
+def discard_staged(platform: Platform, job: Resource) -> None:
+    """Remove what an unfinished job wrote (its staging folder, a partial export file); what is already current
+    (a dataset's data version, an ACTIVE predictor's folder) is never staged, so it is never touched. The
+    ``discard`` of every Forecast job kind for :mod:`recsmith.jobs.kinds`."""
+    for key in ("stagingPath", "outputStaging"):
+        if job.attributes.get(key):
+            shutil.rmtree(Path(job.attributes[key]), ignore_errors=True)
+    if job.attributes.get("outputPartial"):
+        Path(job.attributes["outputPartial"]).unlink(missing_ok=True)
+
+
 def reap_interrupted_jobs(platform: Platform) -> list[Resource]:
     """Mark CREATE_FAILED every running Forecast job whose owning process is dead; remove its staged files."""
     reaped = []
@@ -68,11 +79,7 @@ def reap_interrupted_jobs(platform: Platform) -> list[Resource]:
             recorded = job.attributes.get("owner")
             if job.status is not Status.CREATE_IN_PROGRESS or not recorded or owner_alive(recorded):
                 continue
-            for key in ("stagingPath", "outputStaging"):
-                if job.attributes.get(key):
-                    shutil.rmtree(Path(job.attributes[key]), ignore_errors=True)
-            if job.attributes.get("outputPartial"):
-                Path(job.attributes["outputPartial"]).unlink(missing_ok=True)
+            discard_staged(platform, job)
             reason = (
                 f"interrupted: its process (pid {recorded.get('pid')} on {recorded.get('host')}) ended before it "
                 "finished; nothing was changed"
