@@ -308,7 +308,9 @@ def run_forecast_export_job(platform: Platform, job_arn: str) -> Resource:
         return lifecycle.fail(platform, job, str(exc))
     shutil.rmtree(scratch, ignore_errors=True)
     return platform.catalog.update(
-        job, status=Status.ACTIVE, attributes={"outputFiles": [written], "rows": int(len(frame)), "outputStaging": None}
+        job,
+        status=Status.ACTIVE,
+        attributes={"outputFiles": [written], "rows": int(len(frame)), "outputStaging": None, "outputPartial": None},
     )
 
 
