@@ -755,6 +755,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--output", required=True)
     sub.add_argument("--include-tags", action="store_true")
 
+    from recsmith.forecast.cli import add_forecast_commands
+
+    add_forecast_commands(commands)  # `recsmith forecast ...` and `recsmith forecastquery ...`
+
     for noun in _RESOURCES:
         sub = command(f"describe-{noun}", _describe(noun), f"Describe a {noun}.")
         sub.add_argument(f"--{noun}-arn", f"--{noun}", dest="arn", required=True)

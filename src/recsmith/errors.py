@@ -6,7 +6,8 @@
     ├── InvalidInputError              a request, config or file the caller must fix (HTTP 400)
     │   ├── SchemaError                a schema Personalize would reject
     │   ├── DataValidationError        a data row that breaks its schema: names file, row, column, reason
-    │   └── FilterExpressionError      a filter expression that does not parse
+    │   ├── FilterExpressionError      a filter expression that does not parse
+    │   └── InvalidNextTokenError      a list call's nextToken that this service did not return
     ├── ResourceNotFoundError          no resource with that ARN or name (HTTP 404)
     ├── ResourceAlreadyExistsError     a create with a name already taken (HTTP 409)
     ├── ResourceInUseError             a delete or update blocked by a dependant or a state (HTTP 409)
@@ -14,7 +15,6 @@
     ├── TrainingError                  training failed; the solution version ends CREATE FAILED
     ├── AuthenticationError            a request without a valid SigV4 signature (HTTP 403; code says why)
     ├── AccessDeniedError              a key limited to one dataset group asked for another's (HTTP 403)
-    ├── InvalidNextTokenError          a List* nextToken that this server did not issue (HTTP 400)
     └── PayloadTooLargeError           a request body over the server's limit (HTTP 413)
 
 The names follow Personalize's exception names so that users reading errors see familiar words.
@@ -56,6 +56,12 @@ class DataValidationError(InvalidInputError):
 
 class FilterExpressionError(InvalidInputError):
     """A filter expression that does not parse."""
+
+
+class InvalidNextTokenError(InvalidInputError):
+    """A pagination token this service did not return (Personalize's and Forecast's InvalidNextTokenException)."""
+
+    code = "InvalidNextTokenException"
 
 
 class ResourceNotFoundError(RecsmithError):
@@ -109,13 +115,6 @@ class AccessDeniedError(RecsmithError):
 
     http_status = 403
     code = "AccessDeniedException"
-
-
-class InvalidNextTokenError(RecsmithError):
-    """A List* ``nextToken`` that this server did not issue for that call."""
-
-    http_status = 400
-    code = "InvalidNextTokenException"
 
 
 class PayloadTooLargeError(RecsmithError):

@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         default=1_000_000, description="Rows per Parquet part of a data version (INCREMENTAL rewrites whole parts)."
     )
     dvc_track: bool = Field(default=True, description="Record each data version in DVC (dvc init --no-scm).")
+    forecast_max_parallel: int | None = Field(
+        default=None, ge=1, description="Most forecasting algorithms a predictor trains at once; default one per core."
+    )
+    forecast_neural_batches: int | None = Field(
+        default=None,
+        ge=1,
+        description="Training batches of the neural forecasters (DeepAR+, CNN-QR) when a predictor does not set "
+        "them; default each algorithm's own (600 and 800). Fewer trade accuracy for time.",
+    )
     dvc_remote: str | None = Field(
         default=None, description="DVC remote URL (a folder, s3://...) that push-data-versions pushes to."
     )

@@ -12,7 +12,14 @@ from models.registry import recipe_ids
 from orchestration.airflow_local import DAGS_FOLDER
 
 STAGES = ["import_dataset", "train", "evaluate", "promote", "deploy"]
-STATIC_DAGS = {"recsmith_import", "recsmith_train", "recsmith_deploy", "recsmith_retrain", "recsmith_update_solution"}
+STATIC_DAGS = {
+    "recsmith_import",
+    "recsmith_train",
+    "recsmith_deploy",
+    "recsmith_retrain",
+    "recsmith_update_solution",
+    "recsmith_forecast",
+}
 
 
 def _dagbag():

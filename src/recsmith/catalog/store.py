@@ -53,6 +53,15 @@ class ResourceType(StrEnum):
     BATCH_INFERENCE_JOB = "batch-inference-job"
     BATCH_SEGMENT_JOB = "batch-segment-job"
     FILTER = "filter"
+    # Amazon Forecast's resources (recsmith.forecast). Their ARNs are Forecast's own
+    # (arn:aws:forecast:{region}:{account}:dataset-group/{name}, ...); the "forecast-" prefix keeps Forecast's
+    # dataset groups, datasets and import jobs apart from Personalize's in name lookups.
+    FORECAST_DATASET_GROUP = "forecast-dataset-group"
+    FORECAST_DATASET = "forecast-dataset"
+    FORECAST_DATASET_IMPORT_JOB = "forecast-dataset-import-job"
+    PREDICTOR = "predictor"
+    FORECAST = "forecast"
+    FORECAST_EXPORT_JOB = "forecast-export-job"
 
 
 class Status(StrEnum):
