@@ -21,6 +21,7 @@ import numpy as np
 from models.forecast.base import Prediction, SeriesSet
 from recsmith.catalog import Resource, ResourceType
 from recsmith.platform import Platform
+from recsmith.training.pyfunc import model_requirements
 
 if TYPE_CHECKING:
     from recsmith.forecast.candidates import CandidateResult, Window
@@ -125,7 +126,12 @@ def track_predictor(
             plot = _plot_backtest(Path(tmp) / "backtest.png", data, windows[0], truths[0], auto_windows[0], config)
             if plot is not None:
                 mlflow.log_artifact(str(plot), artifact_path="plots")
-        info = mlflow.pyfunc.log_model(name="model", python_model=str(_ENTRY), artifacts={"predictor": str(folder)})
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(_ENTRY),
+            artifacts={"predictor": str(folder)},
+            pip_requirements=model_requirements(),
+        )
         client = MlflowClient()
         ensure_registered_model(client, model_name, f"Forecast predictors of dataset group {group.arn}")
         version = mlflow.register_model(

@@ -29,7 +29,7 @@ from recsmith.campaigns.holder import load_recipe
 from recsmith.catalog import Resource, ResourceType, Status
 from recsmith.errors import InvalidInputError
 from recsmith.platform import Platform
-from recsmith.training.pyfunc import RECIPE_ARTIFACT
+from recsmith.training.pyfunc import RECIPE_ARTIFACT, model_requirements
 from recsmith.training.registry import ensure_registered_model, registered_model_name
 from recsmith.training.solutions import solution_config
 
@@ -95,6 +95,7 @@ def update_solution_version(platform: Platform, solution: Resource, version: Res
                 name="model",
                 python_model=str(_PYFUNC_ENTRY),
                 artifacts={RECIPE_ARTIFACT: str(recipe_dir)},
+                pip_requirements=model_requirements(),
                 input_example=pd.DataFrame({"userId": [first_user], "numResults": [5]}),
             )
         ensure_registered_model(MlflowClient(), model_name, f"Solution {solution.arn}")

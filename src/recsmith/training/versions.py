@@ -40,7 +40,7 @@ from recsmith.jobs import JobKind
 from recsmith.jobs.lifecycle import begin_job, record_job
 from recsmith.platform import Platform
 from recsmith.training.automl import CandidateJob, TrainingData, choose, log_candidates, run_candidates
-from recsmith.training.pyfunc import RECIPE_ARTIFACT
+from recsmith.training.pyfunc import RECIPE_ARTIFACT, model_requirements
 from recsmith.training.registry import ensure_registered_model, registered_model_name
 from recsmith.training.solutions import SolutionConfig, solution_config
 
@@ -268,6 +268,7 @@ def _train(platform: Platform, solution: Resource, version: Resource) -> dict[st
                 name="model",
                 python_model=str(_PYFUNC_ENTRY),
                 artifacts={RECIPE_ARTIFACT: str(recipe_dir)},
+                pip_requirements=model_requirements(),
                 input_example=pd.DataFrame(
                     {"userId": [str(snapshot.interactions[USER_ID].iloc[0])], "numResults": [5]}
                 ),
