@@ -65,11 +65,12 @@ def status(platform: Platform, kind: JobKind, arn: str) -> Status:
 
 
 def group_processes(leader: int) -> list[psutil.Process]:
-    """Processes whose process group is ``leader`` (a worker and what it started)."""
+    """Live processes whose process group is ``leader`` (a worker and what it started). A zombie has exited and
+    holds nothing; where PID 1 does not reap orphans (containers), the killed workers' children stay zombies."""
     members = []
     for process in psutil.process_iter():
         try:
-            if os.getpgid(process.pid) == leader:
+            if os.getpgid(process.pid) == leader and process.status() != psutil.STATUS_ZOMBIE:
                 members.append(process)
         except (ProcessLookupError, psutil.NoSuchProcess):
             continue
