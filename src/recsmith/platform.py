@@ -12,6 +12,7 @@ from recsmith.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from recsmith.events.store import EventStore
+    from recsmith.events.tracker import TrackerCache
 
 
 @dataclass
@@ -36,6 +37,13 @@ class Platform:
 
         self.settings.resolved_home.mkdir(parents=True, exist_ok=True)
         return EventStore(self.settings.resolved_event_store_url())
+
+    @cached_property
+    def trackers(self) -> TrackerCache:
+        """Tracking id to dataset group, cached for PutEvents; this platform's own, never a module global."""
+        from recsmith.events.tracker import TrackerCache
+
+        return TrackerCache(self)
 
     def configure_mlflow(self) -> None:
         """Point the MLflow client of this process at the configured tracking store."""
