@@ -31,9 +31,11 @@ from bentoml.validators import ContentType
 from recsmith.campaigns import recommend
 from recsmith.campaigns.filters import warm_filters
 from recsmith.campaigns.holder import ModelHolder
+from recsmith.data.request_limits import RequestLimits
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.platform import Platform
 from serving.events_api import aws_error, events_app
+from serving.inputs import Arn, Context, FilterValues, Id, InputList, MetadataColumns, NumResults
 
 logger = logging.getLogger("bentoml.recsmith")
 
@@ -170,17 +172,17 @@ class CampaignService:
     @bentoml.api(route="/recommendations")
     def get_recommendations(
         self,
-        campaignArn: str | None = None,
-        recommenderArn: str | None = None,
-        userId: str | None = None,
-        itemId: str | None = None,
-        numResults: int = recommend.DEFAULT_RESULTS,
-        context: dict[str, str] | None = None,
-        filterArn: str | None = None,
-        filterValues: dict[str, str] | None = None,
+        campaignArn: Arn | None = None,
+        recommenderArn: Arn | None = None,
+        userId: Id | None = None,
+        itemId: Id | None = None,
+        numResults: NumResults = recommend.DEFAULT_RESULTS,
+        context: Context | None = None,
+        filterArn: Arn | None = None,
+        filterValues: FilterValues | None = None,
         promotions: list[dict[str, Any]] | None = None,
-        metadataColumns: dict[str, list[str]] | None = None,
-        sessionId: str | None = None,
+        metadataColumns: MetadataColumns | None = None,
+        sessionId: Id | None = None,
     ) -> JsonAnswer:
         """GetRecommendations: items for ``userId``, or items related to ``itemId``.
 
@@ -211,13 +213,13 @@ class CampaignService:
     @bentoml.api(route="/personalize-ranking")
     def get_personalized_ranking(
         self,
-        campaignArn: str,
-        inputList: list[str],
-        userId: str,
-        context: dict[str, str] | None = None,
-        filterArn: str | None = None,
-        filterValues: dict[str, str] | None = None,
-        metadataColumns: dict[str, list[str]] | None = None,
+        campaignArn: Arn,
+        inputList: InputList,
+        userId: Id,
+        context: Context | None = None,
+        filterArn: Arn | None = None,
+        filterValues: FilterValues | None = None,
+        metadataColumns: MetadataColumns | None = None,
     ) -> JsonAnswer:
         """GetPersonalizedRanking: ``inputList`` re-ordered for ``userId``; unknown items go last."""
 
@@ -239,3 +241,4 @@ class CampaignService:
 
 CampaignService.mount_asgi_app(events_app(worker_platform), path="/")  # type: ignore[attr-defined]
 CampaignService.add_asgi_middleware(AwsErrorShape)
+CampaignService.add_asgi_middleware(RequestLimits)  # body size, JSON depth, 404/405 in AWS's shape
