@@ -149,3 +149,32 @@ def test_what_botocore_sends_is_accepted(tracked: tuple[Platform, str]) -> None:
     assert [put_events(platform, tracking_id, "s" * 256, call, user_id="u" * 256) for call in calls] == [1, 2, 1]
     with pytest.raises(InvalidInputError, match=r"sentAt: a datetime needs a timezone"):
         put_events(platform, tracking_id, "s1", [event(sentAt=datetime.now())], user_id="u1")
+
+
+def test_put_items_applies_the_import_rules(tmp_path: Path, database_url: str) -> None:
+    """PutItems refuses what an import of the same dataset refuses: a negative or future CREATION_TIMESTAMP, an
+    integer beyond 64 bits, an id PostgreSQL cannot hold (NUL)."""
+    from recsmith.data.sample import generate_sample
+    from recsmith.events.metadata import put_items
+    from recsmith.workflow import ImportConfig, import_dataset
+
+    platform = Platform(Settings(home=tmp_path / "home", event_store_url=database_url))
+    sample = generate_sample(tmp_path / "sample")
+    location, schema = str(sample.items), str(sample.items_schema)
+    import_dataset(
+        platform, ImportConfig(dataset_group="shop", dataset_type="ITEMS", data_location=location, schema_file=schema)
+    )
+    items = platform.catalog.get(ResourceType.DATASET, "shop-items").arn
+    cases = [
+        ({"itemId": "n1", "properties": '{"creationTimestamp": -5}'}, r"creationTimestamp: timestamp is negative"),
+        ({"itemId": "n1", "properties": json.dumps({"creationTimestamp": int(NOW) + 2 * DAY})}, r"is in the future"),
+        ({"itemId": "n1", "properties": '{"creationTimestamp": 1e400}'}, r"creationTimestamp: expected a finite"),
+        ({"itemId": "n1", "properties": '{"creationTimestamp": ' + "9" * 30 + "}"}, r"integer out of range"),
+        ({"itemId": "n\x001", "properties": '{"creationTimestamp": 1}'}, r"items\[0\]\.itemId: holds a NUL character"),
+        ({"itemId": "n1", "properties": '{"creationTimestamp": 1, "genres": "a\\ud800"}'}, r"unpaired surrogate"),
+    ]
+    for record, message in cases:
+        with pytest.raises(InvalidInputError, match=message):
+            put_items(platform, items, [record])
+    group = platform.catalog.get(ResourceType.DATASET_GROUP, "shop").arn
+    assert platform.events.put_version("ITEMS", group) == 0

@@ -30,6 +30,7 @@ from recsmith.data import rules
 from recsmith.data.datasets import dataset_schema, find_dataset
 from recsmith.data.imports import read_current
 from recsmith.data.schemas import DatasetSchema, DatasetType, SchemaField
+from recsmith.data.validation import TIMESTAMP_FIELDS
 from recsmith.errors import InvalidInputError
 from recsmith.platform import Platform
 
@@ -59,6 +60,7 @@ def _put(platform: Platform, kind: DatasetType, dataset_arn: str, records: Seque
     records = rules.check_list(records, name, min_items=1, max_items=MAX_RECORDS_PER_CALL, noun="records")
     schema = dataset_schema(platform, dataset)
     now = time.time()
+    latest = rules.latest_timestamp(now, platform.settings.import_future_tolerance_seconds)
     rows = [
         {
             "dataset_group_arn": dataset.dataset_group_arn,
@@ -68,7 +70,7 @@ def _put(platform: Platform, kind: DatasetType, dataset_arn: str, records: Seque
             "put_at": now,
         }
         for entity_id, properties in (
-            _record(kind, schema, record, f"{name}[{position}]") for position, record in enumerate(records)
+            _record(kind, schema, record, f"{name}[{position}]", latest) for position, record in enumerate(records)
         )
     ]
     platform.events.put_records(kind.value, rows)
@@ -88,7 +90,7 @@ def _dataset(platform: Platform, kind: DatasetType, dataset_arn: str) -> Resourc
 
 
 def _record(
-    kind: DatasetType, schema: DatasetSchema, record: Mapping[str, Any], where: str
+    kind: DatasetType, schema: DatasetSchema, record: Mapping[str, Any], where: str, latest: int
 ) -> tuple[str, dict[str, Any]]:
     if not isinstance(record, Mapping):
         raise InvalidInputError(f"{where}: must be an object with {_ID_KEY[kind]} and properties")
@@ -107,7 +109,7 @@ def _record(
             raise InvalidInputError(
                 f"{where}.properties: key {key!r} matches no field of schema {schema.name!r} (allowed: {allowed})"
             )
-        typed[field.name] = _typed(field, value, f"{where}.properties.{key}")
+        typed[field.name] = _typed(field, value, f"{where}.properties.{key}", latest)
     missing = [f for f in fields.values() if not f.nullable and typed.get(f.name) is None]
     if missing:
         raise InvalidInputError(
@@ -130,7 +132,7 @@ def _properties(kind: DatasetType, raw: Any, where: str) -> dict[str, Any]:
     return raw
 
 
-def _typed(field: SchemaField, value: Any, where: str) -> Any:
+def _typed(field: SchemaField, value: Any, where: str, latest: int) -> Any:
     if value is None or value == "":
         if not field.nullable:
             raise InvalidInputError(f"{where}: empty, but field {field.name} is not nullable")
@@ -160,8 +162,10 @@ def _typed(field: SchemaField, value: Any, where: str) -> Any:
         if not number.is_integer():
             raise InvalidInputError(f"{where}: expected an integer ({field.type}), got {json.dumps(value)}")
         bounds = rules.INT_RANGE if field.type == "int" else rules.LONG_RANGE
-        whole = int(value) if isinstance(value, int) else int(number)
-        return rules.check_integer(whole, where, bounds=bounds)
+        whole = rules.check_integer(int(value) if isinstance(value, int) else int(number), where, bounds=bounds)
+        if field.name in TIMESTAMP_FIELDS:  # as imports check them: epoch seconds, not negative, not in the future
+            rules.check_epoch_seconds(whole, where, latest=latest)
+        return whole
     return rules.check_number(number, where, largest=rules.FLOAT_MAX if field.type == "float" else math.inf)
 
 
