@@ -31,6 +31,7 @@ from bentoml.validators import ContentType
 from recsmith.campaigns import recommend
 from recsmith.campaigns.filters import warm_filters
 from recsmith.campaigns.holder import ModelHolder
+from recsmith.campaigns.server import exit_with_parent
 from recsmith.data.request_limits import RequestLimits
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.platform import Platform
@@ -164,6 +165,11 @@ class CampaignService:
     @bentoml.on_startup
     def start_poller(self) -> None:
         self.holder.start()
+
+    @bentoml.on_startup
+    def exit_with_arbiter(self) -> None:
+        """BentoML runs each worker in a session of its own: tie it to the arbiter, so none outlives it."""
+        exit_with_parent()
 
     @bentoml.on_shutdown
     def stop_poller(self) -> None:
