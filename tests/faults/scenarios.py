@@ -1,0 +1,215 @@
+"""Fault scenarios against a real campaign server, shared by the fault suite (tests/faults) and bench/faults.py.
+
+Honest clients are boto3's ``personalize-events`` client, as users run it; the poisoned client sends what the
+issue's attack run sent (non-finite and far-future ``sentAt``, over-long ids, objects for strings, deep nesting,
+huge bodies), raw, as a client that is not boto3 would. Every loop is bounded in time; everything is loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psutil
+from sqlalchemy import create_engine, select
+
+from recsmith.events.store import EventRow
+
+EVENTS_PER_CALL = 5
+
+
+@dataclass
+class Stream:
+    """What honest clients sent and what the server acknowledged (a 200 means committed)."""
+
+    acknowledged: set[str] = field(default_factory=set)  # event ids
+    calls: int = 0
+    failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ok(self, event_ids: Sequence[str]) -> None:
+        with self.lock:
+            self.calls += 1
+            self.acknowledged.update(event_ids)
+
+    def failed(self, what: str) -> None:
+        with self.lock:
+            self.calls += 1
+            self.failures.append(what)
+
+
+def events_client(url: str) -> Any:
+    """boto3's personalize-events client for ``url``: no retries, so every failure is seen."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "personalize-events",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="dummy",
+        aws_secret_access_key="dummy",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+    )
+
+
+def honest_client(url: str, tracking_id: str, name: str, stream: Stream, stop: threading.Event, limit: float) -> None:
+    """Send 5-event PutEvents calls with fresh event ids until ``stop`` is set or ``limit`` (monotonic) passes."""
+    client = events_client(url)
+    n = 0
+    while not stop.is_set() and time.monotonic() < limit:
+        n += 1
+        ids = [f"{name}-{n}-{k}-{uuid.uuid4().hex[:6]}" for k in range(EVENTS_PER_CALL)]
+        events = [
+            {"eventId": i, "eventType": "click", "itemId": f"i{(n + k) % 240:04d}", "sentAt": time.time()}
+            for k, i in enumerate(ids)
+        ]
+        try:
+            client.put_events(trackingId=tracking_id, userId=f"u-{name}", sessionId=f"s-{name}", eventList=events)
+        except Exception as exc:  # a failure of an honest call: recorded for the caller to judge
+            stream.failed(f"{name}: {exc!r}"[:300])
+            if stop.is_set():
+                return
+        else:
+            stream.ok(ids)
+
+
+def hostile_bodies(tracking_id: str) -> list[tuple[str, bytes]]:
+    """The attack run's PutEvents bodies, raw: (what, body). Each must be refused with a 400 (413 for size)."""
+
+    def call(event: dict[str, Any], **top: Any) -> bytes:
+        body = {"trackingId": tracking_id, "sessionId": "s-bad", "userId": "u-bad", "eventList": [event], **top}
+        return json.dumps(body).encode()
+
+    good = {"eventType": "click", "itemId": "i0001", "sentAt": time.time()}
+    return [
+        ("sentAt NaN", call({**good, "sentAt": math.nan})),  # json.dumps writes NaN
+        ("sentAt -inf", call({**good, "sentAt": -math.inf})),
+        ("sentAt '-inf'", call({**good, "sentAt": "-inf"})),
+        ("sentAt [1]", call({**good, "sentAt": [1]})),
+        ("sentAt {}", call({**good, "sentAt": {}})),
+        ("sentAt -1", call({**good, "sentAt": -1})),
+        ("sentAt year 4821", call({**good, "sentAt": 90_000_000_000})),
+        ("eventId 301 characters", call({**good, "eventId": "e" * 301})),
+        ("eventType object", call({**good, "eventType": {"a": 1}})),
+        ("itemId object", call({**good, "itemId": {"a": 1}})),
+        ("eventValue 'abc'", call({**good, "eventValue": "abc"})),
+        ("eventValue {}", call({**good, "eventValue": {}})),
+        ("recommendationId {}", call({**good, "recommendationId": {}})),
+        ("properties not an object", call({**good, "properties": "[1]"})),
+        ("userId of 1 MB", call(good, userId="u" * 1_000_000)),
+        ("itemId with NUL", call({**good, "itemId": "i\x000"})),
+        ("100k-deep nesting", b"[" * 100_000 + b"]" * 100_000),
+        ("not JSON", b"{'trackingId': "),
+        ("5 MB body", b"{" + b" " * 5_000_000 + b"}"),
+    ]
+
+
+def poisoned_client(url: str, tracking_id: str, stop: threading.Event, limit: float) -> list[tuple[str, int, str]]:
+    """Send :func:`hostile_bodies` round and round until stopped; returns (what, status, error code) of each."""
+    answers: list[tuple[str, int, str]] = []
+    bodies = hostile_bodies(tracking_id)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while not stop.is_set() and time.monotonic() < limit:
+            for what, body in bodies:
+                try:
+                    answer = client.post("/events", content=body, headers={"content-type": "application/json"})
+                    code = answer.headers.get("x-amzn-ErrorType", "")
+                    if answer.status_code >= 400 and answer.json().get("__type") != code:
+                        code = f"not AWS-shaped: {answer.text[:100]}"
+                    answers.append((what, answer.status_code, code))
+                except httpx.HTTPError as exc:
+                    answers.append((what, 0, repr(exc)))
+    return answers
+
+
+def run_clients(targets: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run each target in a thread of its own and return their results, in order."""
+    results: list[Any] = [None] * len(targets)
+
+    def run(position: int, target: Callable[[], Any]) -> None:
+        results[position] = target()
+
+    threads = [threading.Thread(target=run, args=(p, t), daemon=True) for p, t in enumerate(targets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def stored_event_ids(event_store_url: str) -> set[str]:
+    """Every event id the event store holds, read straight from its table by a new connection."""
+    engine = create_engine(event_store_url)
+    try:
+        with engine.connect() as connection:
+            return {str(row[0]) for row in connection.execute(select(EventRow.event_id))}
+    finally:
+        engine.dispose()
+
+
+def server_tree(pid: int) -> list[psutil.Process]:
+    """The server's arbiter and every process under it (BentoML's workers sit in sessions of their own)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def survivors(tree: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """The processes of ``tree`` still running after ``timeout`` seconds (zombies count as gone)."""
+    _, alive = psutil.wait_procs(list(tree), timeout=timeout)
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def kill_group(pid: int) -> None:
+    """``kill -9`` of the server's whole process group."""
+    os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class KillResult:
+    acknowledged: int
+    lost: int
+    calls: int
+    honest_failures_before_kill: int
+    orphans: list[str]
+
+
+def kill_mid_stream(
+    url: str, pid: int, tracking_ids: Sequence[str], event_store_url: str, *, clients: int, kill_after: float
+) -> KillResult:
+    """Stream PutEvents from ``clients`` boto3 clients, ``kill -9`` the server's group after ``kill_after`` seconds,
+    then count acknowledged events missing from the store and server processes still alive."""
+    tree = server_tree(pid)
+    stream = Stream()
+    stop = threading.Event()
+    limit = time.monotonic() + kill_after + 30
+    threads = [
+        threading.Thread(
+            target=honest_client,
+            args=(url, tracking_ids[n % len(tracking_ids)], f"k{n}", stream, stop, limit),
+            daemon=True,
+        )
+        for n in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(kill_after)
+    with stream.lock:
+        failures_before = len(stream.failures)
+    stop.set()
+    kill_group(pid)
+    for thread in threads:
+        thread.join(timeout=60)
+    orphans = [f"{p.pid} {' '.join(p.cmdline())[:120]}" for p in survivors(tree, timeout=10)]
+    lost = stream.acknowledged - stored_event_ids(event_store_url)
+    return KillResult(len(stream.acknowledged), len(lost), stream.calls, failures_before, orphans)
+
