@@ -6,6 +6,8 @@ For each event store (SQLite; PostgreSQL with --postgres-url or RECSMITH_TEST_PO
   one client sends the attack run's bodies round and round; prints honest calls, honest failures, and the statuses
   the hostile bodies got (each must be a 400, a 413 for the 5 MB body; never a 500 or a reset).
 - hostile requests: the issue's runtime and events attacks, once each; prints the 500s (and resets).
+- fuzz (--fuzz-seconds): the property-based fuzz of tests/faults/http_fuzz.py over both documents; prints the
+  findings by rule.
 - kill -9: --rounds times, --clients boto3 clients stream PutEvents, the server's whole process group gets SIGKILL
   after --kill-after seconds; prints events acknowledged (200, committed), acknowledged but missing from the store
   (lost), and server processes still alive 10 s later (orphans; the bench kills them before the next round).
@@ -13,7 +15,8 @@ For each event store (SQLite; PostgreSQL with --postgres-url or RECSMITH_TEST_PO
 --checkout PATH runs the server from another checkout (for instance ``git archive`` of main, unpacked), with this
 checkout's harness: the same run then measures before and after. Bounded in time; loopback only.
 
-    python bench/faults.py [--rounds 2] [--clients 6] [--kill-after 4] [--poison-seconds 8] [--checkout PATH]
+    python bench/faults.py [--rounds 2] [--clients 6] [--kill-after 4] [--poison-seconds 8] [--fuzz-seconds 60]
+        [--checkout PATH]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready  #
 from recsmith.data.datasets import create_dataset_group  # noqa: E402
 from recsmith.events.tracker import create_event_tracker  # noqa: E402
 from recsmith.settings import Settings  # noqa: E402
+from tests.faults.http_fuzz import fuzz, openapi_from_botocore  # noqa: E402
 from tests.faults.scenarios import (  # noqa: E402
     Stream,
     honest_client,
@@ -108,9 +112,27 @@ def hostile_requests(url: str, campaign: str, tracking_id: str) -> dict[str, int
             except httpx.HTTPError:
                 counts["reset"] += 1
         for path in ("/nope", "/events"):
-            answer = client.get(path)
+            try:
+                answer = client.get(path)
+            except httpx.HTTPError:
+                counts["reset"] += 1
+                continue
             counts["plain-text unknown path" if "x-amzn-ErrorType" not in answer.headers else "aws-shaped"] += 1
     return {"requests": len(cases), **counts}
+
+
+def fuzz_round(url: str, campaign: str, tracking_id: str, seconds: float) -> dict[str, Any]:
+    """The fuzz of tests/serving/test_fuzz_http.py (runtime routes from /docs.json, events routes from botocore's
+    model), ``seconds`` per document: requests sent, and findings by rule (server error, reset, not AWS-shaped)."""
+    documents = {
+        "runtime": (httpx.get(f"{url}/docs.json", timeout=30).json(), {"campaignArn": campaign, "userId": "u0003"}),
+        "events": (openapi_from_botocore("personalize-events", ["PutEvents", "PutUsers", "PutItems"]), {}),
+    }
+    figures: dict[str, Any] = {}
+    for name, (document, known) in documents.items():
+        report = fuzz(url, document, examples=60, seconds=seconds, known_values={"trackingId": tracking_id, **known})
+        figures[name] = {"sent": sum(report.sent.values()), **Counter(f.rule for f in report.findings)}
+    return figures
 
 
 def main() -> None:
@@ -120,6 +142,7 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=4.0)
     parser.add_argument("--poison-seconds", type=float, default=8.0)
     parser.add_argument("--checkout", type=Path, default=None)
+    parser.add_argument("--fuzz-seconds", type=float, default=0.0, help="fuzz each document this long (0: no fuzz)")
     parser.add_argument("--postgres-url", default=os.environ.get("RECSMITH_TEST_POSTGRES_URL"))
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="recsmith-faults-"))
@@ -141,6 +164,8 @@ def main() -> None:
         try:
             print(f"[{store}] poisoned client: {poison_round(url, ids, args.poison_seconds)}", flush=True)
             print(f"[{store}] hostile requests: {hostile_requests(url, campaign, ids[0])}", flush=True)
+            if args.fuzz_seconds:
+                print(f"[{store}] fuzz: {fuzz_round(url, campaign, ids[0], args.fuzz_seconds)}", flush=True)
         except BaseException:
             stop_server(process)
             raise
@@ -154,7 +179,8 @@ def main() -> None:
             )  # fmt: skip
             print(
                 f"[{store}] kill -9 round {round_ + 1}: acknowledged {result.acknowledged} events "
-                f"({result.calls} calls), lost {result.lost}, orphans {len(result.orphans)}",
+                f"({result.calls} calls, {result.cut_by_the_kill} cut by the kill), lost {result.lost}, "
+                f"orphans {len(result.orphans)}",
                 flush=True,
             )
             for leftover in survivors(tree, timeout=0):  # an orphan holds the port: end it before the next round

@@ -144,7 +144,9 @@ class CampaignService:
     mounted routes of :mod:`serving.events_api`."""
 
     def __init__(self) -> None:
-        # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
+        # runs once in each worker process; loading fails the worker if the campaign's model cannot serve.
+        # BentoML runs each worker in a session of its own: tie it to the arbiter first, so none outlives it
+        exit_with_parent(parent_marker="bentoml")
         self.platform = worker_platform()
         campaign = os.environ["RECSMITH_CAMPAIGN"]
         # the workers of this server switch versions together (see recsmith.campaigns.holder)
@@ -165,11 +167,6 @@ class CampaignService:
     @bentoml.on_startup
     def start_poller(self) -> None:
         self.holder.start()
-
-    @bentoml.on_startup
-    def exit_with_arbiter(self) -> None:
-        """BentoML runs each worker in a session of its own: tie it to the arbiter, so none outlives it."""
-        exit_with_parent()
 
     @bentoml.on_shutdown
     def stop_poller(self) -> None:

@@ -69,7 +69,8 @@ def fuzz(
     known_values: Mapping[str, str] | None = None,
     skip_paths: Iterable[str] = (),
 ) -> FuzzReport:
-    """Send up to ``examples`` generated requests per operation and generation mode, within ``seconds`` in all.
+    """Send up to ``examples`` generated requests per operation and generation mode (fitting the document,
+    breaking it, and :data:`MUTATED`), within ``seconds`` in all, shared fairly between them.
 
     ``known_values`` (field name to a value that exists, such as a real ``campaignArn`` or ``trackingId``; a key
     ``"POST /items datasetArn"`` holds for that operation only) is swapped into about half of the generated JSON
@@ -83,17 +84,32 @@ def fuzz(
     started = time.monotonic()
     target = _Target(base_url, requests.Session(), signer, dict(known_values or {}), report, started + seconds)
     skipped = set(skip_paths)
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.path in skipped:
+    jobs = [
+        (operation, mode)
+        for operation in (result.ok() for result in schema.get_all_operations())
+        if operation.path not in skipped
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE, MUTATED)
+    ]
+    for position, (operation, mode) in enumerate(jobs):  # each job gets a fair share of the time left
+        left = started + seconds - time.monotonic()
+        target.deadline = time.monotonic() + max(left, 0) / (len(jobs) - position)
+        try:
+            _fuzz_operation(target, operation, mode, examples)
+        except Unsatisfiable:  # nothing to break in an operation without parameters (GET /healthz)
             continue
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                _fuzz_operation(target, operation, mode, examples)
-            except Unsatisfiable:  # nothing to break in an operation without parameters (GET /healthz)
-                continue
     report.seconds = time.monotonic() - started
     return report
+
+
+MUTATED = "mutated"
+"""A third generation mode: a request that fits the document and names real resources, with one value anywhere in
+its body (an id, a timestamp, a member of a list) replaced by a hostile one, so type confusion deep inside a
+request reaches the code behind the resource lookup."""
+
+HOSTILE_VALUES = st.sampled_from(
+    [None, True, 0, -1, 2**63, 10**30, 1e308, -1e308, "", "x" * 300, "\x00", "\ud800", "-inf", "NaN", "abc", "1e999"]
+    + [[], [1], {}, {"a": {}}, "[]", "{}", '{"a": 1}', ["x" * 300]]
+)
 
 
 @dataclass
@@ -107,6 +123,8 @@ class _Target:
 
 
 def _fuzz_operation(target: _Target, operation: Any, mode: Any, examples: int) -> None:
+    generation = "positive" if mode == MUTATED else mode
+
     @settings(
         max_examples=examples,
         deadline=None,
@@ -115,19 +133,38 @@ def _fuzz_operation(target: _Target, operation: Any, mode: Any, examples: int) -
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(st.tuples(operation.as_strategy(generation_mode=mode), st.booleans()))
-    def send(drawn: tuple[Any, bool]) -> None:
+    @given(operation.as_strategy(generation_mode=generation), st.booleans(), st.data())
+    def send(case: Any, use_known: bool, data: st.DataObject) -> None:
         if time.monotonic() > target.deadline:
             return
-        case, use_known = drawn
-        if use_known and isinstance(case.body, dict):
+        if (use_known or mode == MUTATED) and isinstance(case.body, dict):
             for key, value in target.known.items():
                 label, _, name = key.rpartition(" ")
                 if name in case.body and label in ("", operation.label):
                     case.body[name] = value
+        if mode == MUTATED and isinstance(case.body, dict | list):
+            places = _places(case.body)
+            if places:
+                _replace(case.body, data.draw(st.sampled_from(places)), data.draw(HOSTILE_VALUES))
         _send(target, operation.label, case)
 
     send()
+
+
+def _places(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key and index path inside a JSON value."""
+    members = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found: list[tuple[Any, ...]] = []
+    for key, member in members:
+        found.append((*prefix, key))
+        found.extend(_places(member, (*prefix, key)))
+    return found
+
+
+def _replace(body: Any, path: tuple[Any, ...], value: Any) -> None:
+    for key in path[:-1]:
+        body = body[key]
+    body[path[-1]] = value
 
 
 def _send(target: _Target, label: str, case: Any) -> None:

@@ -124,12 +124,21 @@ def poisoned_client(url: str, tracking_id: str, stop: threading.Event, limit: fl
                 try:
                     answer = client.post("/events", content=body, headers={"content-type": "application/json"})
                     code = answer.headers.get("x-amzn-ErrorType", "")
-                    if answer.status_code >= 400 and answer.json().get("__type") != code:
+                    if answer.status_code >= 400 and _error_type(answer.content) != code:
                         code = f"not AWS-shaped: {answer.text[:100]}"
                     answers.append((what, answer.status_code, code))
                 except httpx.HTTPError as exc:
                     answers.append((what, 0, repr(exc)))
     return answers
+
+
+def _error_type(body: bytes) -> str | None:
+    """The ``__type`` of an AWS-shaped error body; None for anything else (plain text, a list)."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed.get("__type") if isinstance(parsed, dict) else None
 
 
 def run_clients(targets: Sequence[Callable[[], Any]]) -> list[Any]:
@@ -169,6 +178,13 @@ def survivors(tree: Sequence[psutil.Process], timeout: float) -> list[psutil.Pro
     return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+def _shown(process: psutil.Process) -> str:
+    try:
+        return f"{process.pid} {' '.join(process.cmdline())[:120]}"
+    except psutil.Error:
+        return str(process.pid)
+
+
 def kill_group(pid: int) -> None:
     """``kill -9`` of the server's whole process group."""
     os.killpg(pid, signal.SIGKILL)
@@ -180,15 +196,16 @@ class KillResult:
     lost: int
     calls: int
     honest_failures_before_kill: int
+    cut_by_the_kill: int  # calls in flight (or sent) when the server died: failed, so not acknowledged
     orphans: list[str]
 
 
 def kill_mid_stream(
     url: str, pid: int, tracking_ids: Sequence[str], event_store_url: str, *, clients: int, kill_after: float
 ) -> KillResult:
-    """Stream PutEvents from ``clients`` boto3 clients, ``kill -9`` the server's group after ``kill_after`` seconds,
-    then count acknowledged events missing from the store and server processes still alive."""
-    tree = server_tree(pid)
+    """Stream PutEvents from ``clients`` boto3 clients; after ``kill_after`` seconds ``kill -9`` the workers (the
+    processes that commit, mid-call), then the server's whole process group (the arbiter, and a worker it may be
+    respawning); then count acknowledged events missing from the store and server processes still alive."""
     stream = Stream()
     stop = threading.Event()
     limit = time.monotonic() + kill_after + 30
@@ -205,11 +222,16 @@ def kill_mid_stream(
     time.sleep(kill_after)
     with stream.lock:
         failures_before = len(stream.failures)
-    stop.set()
+    tree = server_tree(pid)
+    for worker in tree[1:]:
+        worker.kill()
+    time.sleep(0.5)  # the calls in flight fail; the arbiter starts respawning
+    tree += [p for p in server_tree(pid) if p not in tree]
     kill_group(pid)
+    stop.set()
     for thread in threads:
         thread.join(timeout=60)
-    orphans = [f"{p.pid} {' '.join(p.cmdline())[:120]}" for p in survivors(tree, timeout=10)]
+    orphans = [_shown(p) for p in survivors(tree, timeout=60)]  # returns as soon as all are gone
     lost = stream.acknowledged - stored_event_ids(event_store_url)
-    return KillResult(len(stream.acknowledged), len(lost), stream.calls, failures_before, orphans)
-
+    cut = len(stream.failures) - failures_before
+    return KillResult(len(stream.acknowledged), len(lost), stream.calls, failures_before, cut, orphans)

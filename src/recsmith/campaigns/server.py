@@ -160,19 +160,35 @@ def ensure_port_free(host: str, port: int) -> None:
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def exit_with_parent(grace_seconds: float = 10.0, poll_seconds: float = 0.5) -> None:
+def exit_with_parent(grace_seconds: float = 10.0, poll_seconds: float = 0.5, parent_marker: str | None = None) -> None:
     """End this process when its parent ends: a serving worker must not outlive BentoML's arbiter.
 
     On Linux the kernel sends SIGTERM the moment the parent dies (``prctl(PR_SET_PDEATHSIG)``); everywhere, a
     daemon thread watches the parent id and sends SIGTERM itself. SIGTERM lets the worker finish what it is
     answering (an acknowledged event is already committed); ``grace_seconds`` later the process exits regardless.
+
+    A process whose parent died before this call (a worker still starting when the arbiter was killed) has been
+    re-parented already: to init, or to a subreaper. It exits at once when its parent is init or, given
+    ``parent_marker``, when the parent's command line lacks it (``"bentoml"`` for BentoML's arbiter).
     """
     parent = os.getppid()
+    if parent == 1 or (parent_marker is not None and not _command_has(parent, parent_marker)):
+        logger.warning("process %s: its parent (%s) is not its supervisor any more; exiting", os.getpid(), parent)
+        os._exit(1)
     _parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:  # died between the check and the prctl: no signal will come
+        os._exit(1)
     watcher = threading.Thread(
         target=_watch_parent, args=(parent, grace_seconds, poll_seconds), name="recsmith-parent-watch", daemon=True
     )
     watcher.start()
+
+
+def _command_has(pid: int, marker: str) -> bool:
+    try:
+        return marker in " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:  # gone, or not ours to read: not the supervisor
+        return False
 
 
 def _parent_death_signal(signum: int) -> None:
