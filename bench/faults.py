@@ -70,7 +70,11 @@ def start(settings: Settings, campaign: str, log: Path, checkout: Path | None) -
         else:
             os.environ["PYTHONPATH"] = saved
     url = f"http://127.0.0.1:{port}"
-    wait_ready(url, timeout=240, process=process)
+    try:
+        wait_ready(url, timeout=300, process=process)
+    except BaseException:
+        stop_server(process)
+        raise
     return process, url
 
 

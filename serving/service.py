@@ -42,6 +42,7 @@ logger = logging.getLogger("bentoml.recsmith")
 
 INVALID_INPUT = "InvalidInputException"
 INGEST_PATHS = ("/events",)
+SUPERVISOR_MARKERS = ("circusd", "bentoml")  # BentoML's arbiter (circus) renames itself circusd
 SCORING_PATHS = ("/recommendations", "/personalize-ranking")
 _TRACED = os.environ.get("RECSMITH_SERVING_TRACING", "0") == "1"
 
@@ -146,7 +147,7 @@ class CampaignService:
     def __init__(self) -> None:
         # runs once in each worker process; loading fails the worker if the campaign's model cannot serve.
         # BentoML runs each worker in a session of its own: tie it to the arbiter first, so none outlives it
-        exit_with_parent(parent_marker="bentoml")
+        exit_with_parent(parent_markers=SUPERVISOR_MARKERS)
         self.platform = worker_platform()
         campaign = os.environ["RECSMITH_CAMPAIGN"]
         # the workers of this server switch versions together (see recsmith.campaigns.holder)

@@ -173,9 +173,21 @@ def server_tree(pid: int) -> list[psutil.Process]:
 
 
 def survivors(tree: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """The processes of ``tree`` still running after ``timeout`` seconds (zombies count as gone)."""
-    _, alive = psutil.wait_procs(list(tree), timeout=timeout)
-    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    """The processes of ``tree`` still running after up to ``timeout`` seconds (zombies count as ended); returns as
+    soon as none is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in tree if _running(p)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _shown(process: psutil.Process) -> str:

@@ -160,7 +160,9 @@ def ensure_port_free(host: str, port: int) -> None:
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def exit_with_parent(grace_seconds: float = 10.0, poll_seconds: float = 0.5, parent_marker: str | None = None) -> None:
+def exit_with_parent(
+    grace_seconds: float = 10.0, poll_seconds: float = 0.5, parent_markers: tuple[str, ...] = ()
+) -> None:
     """End this process when its parent ends: a serving worker must not outlive BentoML's arbiter.
 
     On Linux the kernel sends SIGTERM the moment the parent dies (``prctl(PR_SET_PDEATHSIG)``); everywhere, a
@@ -169,10 +171,11 @@ def exit_with_parent(grace_seconds: float = 10.0, poll_seconds: float = 0.5, par
 
     A process whose parent died before this call (a worker still starting when the arbiter was killed) has been
     re-parented already: to init, or to a subreaper. It exits at once when its parent is init or, given
-    ``parent_marker``, when the parent's command line lacks it (``"bentoml"`` for BentoML's arbiter).
+    ``parent_markers``, when the parent's command line holds none of them (BentoML's arbiter renames itself
+    ``circusd``; started by hand it is ``bentoml serve``).
     """
     parent = os.getppid()
-    if parent == 1 or (parent_marker is not None and not _command_has(parent, parent_marker)):
+    if parent == 1 or (parent_markers and not _command_has(parent, parent_markers)):
         logger.warning("process %s: its parent (%s) is not its supervisor any more; exiting", os.getpid(), parent)
         os._exit(1)
     _parent_death_signal(signal.SIGTERM)
@@ -184,9 +187,10 @@ def exit_with_parent(grace_seconds: float = 10.0, poll_seconds: float = 0.5, par
     watcher.start()
 
 
-def _command_has(pid: int, marker: str) -> bool:
+def _command_has(pid: int, markers: tuple[str, ...]) -> bool:
     try:
-        return marker in " ".join(psutil.Process(pid).cmdline())
+        command = " ".join(psutil.Process(pid).cmdline())
+        return any(marker in command for marker in markers)
     except psutil.Error:  # gone, or not ours to read: not the supervisor
         return False
 
