@@ -68,6 +68,7 @@ def fuzz(
     signer: Signer | None = None,
     known_values: Mapping[str, str] | None = None,
     skip_paths: Iterable[str] = (),
+    modes: Iterable[str] = ("positive", "negative", "mutated"),
 ) -> FuzzReport:
     """Send up to ``examples`` generated requests per operation and generation mode (fitting the document,
     breaking it, and :data:`MUTATED`), within ``seconds`` in all, shared fairly between them.
@@ -88,7 +89,7 @@ def fuzz(
         (operation, mode)
         for operation in (result.ok() for result in schema.get_all_operations())
         if operation.path not in skipped
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE, MUTATED)
+        for mode in (MUTATED if name == MUTATED else GenerationMode(name) for name in modes)
     ]
     for position, (operation, mode) in enumerate(jobs):  # each job gets a fair share of the time left
         left = started + seconds - time.monotonic()
@@ -123,7 +124,9 @@ class _Target:
 
 
 def _fuzz_operation(target: _Target, operation: Any, mode: Any, examples: int) -> None:
-    generation = "positive" if mode == MUTATED else mode
+    from schemathesis.generation.modes import GenerationMode
+
+    generation = GenerationMode.POSITIVE if mode == MUTATED else mode
 
     @settings(
         max_examples=examples,
@@ -144,7 +147,7 @@ def _fuzz_operation(target: _Target, operation: Any, mode: Any, examples: int) -
                     case.body[name] = value
         if mode == MUTATED and isinstance(case.body, dict | list):
             places = _places(case.body)
-            if places:
+            if places:  # one field's value, anywhere in the body
                 _replace(case.body, data.draw(st.sampled_from(places)), data.draw(HOSTILE_VALUES))
         _send(target, operation.label, case)
 
@@ -152,11 +155,12 @@ def _fuzz_operation(target: _Target, operation: Any, mode: Any, examples: int) -
 
 
 def _places(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key and index path inside a JSON value."""
+    """The path of every object member inside a JSON value (``("eventList", 2, "sentAt")``)."""
     members = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     found: list[tuple[Any, ...]] = []
     for key, member in members:
-        found.append((*prefix, key))
+        if isinstance(value, dict):
+            found.append((*prefix, key))
         found.extend(_places(member, (*prefix, key)))
     return found
 
