@@ -8,9 +8,10 @@ For each event store (SQLite; PostgreSQL with --postgres-url or RECSMITH_TEST_PO
 - hostile requests: the issue's runtime and events attacks, once each; prints the 500s (and resets).
 - fuzz (--fuzz-seconds): the property-based fuzz of tests/faults/http_fuzz.py over both documents; prints the
   findings by rule.
-- kill -9: --rounds times, --clients boto3 clients stream PutEvents, the server's whole process group gets SIGKILL
-  after --kill-after seconds; prints events acknowledged (200, committed), acknowledged but missing from the store
-  (lost), and server processes still alive 10 s later (orphans; the bench kills them before the next round).
+- kill -9: --rounds times, --clients boto3 clients stream PutEvents; after --kill-after seconds the worker gets
+  SIGKILL mid-call, the arbiter starts a new one, the clients go on with it, then the server's whole process
+  group gets SIGKILL; prints events acknowledged (200, committed), acknowledged but missing from the store (lost),
+  and server processes still alive afterwards (orphans; the bench kills them before the next round).
 
 --checkout PATH runs the server from another checkout (for instance ``git archive`` of main, unpacked), with this
 checkout's harness: the same run then measures before and after. Bounded in time; loopback only.
@@ -27,7 +28,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -45,15 +45,7 @@ from recsmith.data.datasets import create_dataset_group  # noqa: E402
 from recsmith.events.tracker import create_event_tracker  # noqa: E402
 from recsmith.settings import Settings  # noqa: E402
 from tests.faults.http_fuzz import fuzz, openapi_from_botocore  # noqa: E402
-from tests.faults.scenarios import (  # noqa: E402
-    Stream,
-    honest_client,
-    kill_mid_stream,
-    poisoned_client,
-    run_clients,
-    server_tree,
-    survivors,
-)
+from tests.faults.scenarios import kill_mid_stream, poison_round, server_tree, survivors  # noqa: E402
 from tests.serving.servers import free_port, trained_group  # noqa: E402
 
 
@@ -78,14 +70,8 @@ def start(settings: Settings, campaign: str, log: Path, checkout: Path | None) -
     return process, url
 
 
-def poison_round(url: str, tracking_ids: tuple[str, str], seconds: float) -> dict[str, Any]:
-    stream, stop = Stream(), threading.Event()
-    limit = time.monotonic() + seconds
-    targets: list[Any] = [lambda: poisoned_client(url, tracking_ids[0], stop, limit)]
-    for n in range(8):
-        tracking_id = tracking_ids[n % 2]
-        targets.append(lambda t=tracking_id, n=n: honest_client(url, t, f"h{n}", stream, stop, limit))
-    answers = run_clients(targets)[0]
+def poison_figures(url: str, tracking_ids: tuple[str, str], seconds: float) -> dict[str, Any]:
+    stream, answers = poison_round(url, tracking_ids, seconds)
     statuses = Counter(status for _, status, _ in answers)
     return {"honest_calls": stream.calls, "honest_failures": len(stream.failures), "hostile_statuses": dict(statuses)}
 
@@ -166,7 +152,7 @@ def main() -> None:
         log = root / f"server-{store}.log"
         process, url = start(settings, campaign, log, args.checkout)
         try:
-            print(f"[{store}] poisoned client: {poison_round(url, ids, args.poison_seconds)}", flush=True)
+            print(f"[{store}] poisoned client: {poison_figures(url, ids, args.poison_seconds)}", flush=True)
             print(f"[{store}] hostile requests: {hostile_requests(url, campaign, ids[0])}", flush=True)
             if args.fuzz_seconds:
                 print(f"[{store}] fuzz: {fuzz_round(url, campaign, ids[0], args.fuzz_seconds)}", flush=True)
@@ -183,8 +169,9 @@ def main() -> None:
             )  # fmt: skip
             print(
                 f"[{store}] kill -9 round {round_ + 1}: acknowledged {result.acknowledged} events "
-                f"({result.calls} calls, {result.cut_by_the_kill} cut by the kill), lost {result.lost}, "
-                f"orphans {len(result.orphans)}",
+                f"({result.calls} calls, {result.cut_by_the_kill} failed after the worker's kill), "
+                f"lost {result.lost}, worker respawned {result.respawned}, orphans after the group's kill "
+                f"{len(result.orphans)}",
                 flush=True,
             )
             for leftover in survivors(tree, timeout=0):  # an orphan holds the port: end it before the next round

@@ -48,10 +48,12 @@ class FuzzReport:
     statuses: dict[int, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    slowest: tuple[float, str] = (0.0, "")  # the longest answer: seconds, and what was sent
 
     def summary(self) -> str:
         statuses = dict(sorted(self.statuses.items()))
         lines = [f"{sum(self.sent.values())} requests in {self.seconds:.0f}s; statuses {statuses}"]
+        lines.append(f"  slowest answer {self.slowest[0]:.2f}s: {self.slowest[1][:200]}")
         lines += [f"  {name}: {count}" for name, count in sorted(self.sent.items())]
         for finding in self.findings[:10]:
             lines.append(f"  FINDING {finding.operation} [{finding.rule}] {finding.status}: {finding.answer[:300]}")
@@ -194,11 +196,15 @@ def _send(target: _Target, label: str, case: Any) -> None:
         target.signer(prepared)
     shown = f"{prepared.method} {prepared.url} {(prepared.body or b'')[:400]!r}"
     report.sent[label] = report.sent.get(label, 0) + 1
+    started = time.monotonic()
     try:
         answer = session.send(prepared, timeout=30)
     except requests.RequestException as exc:  # a reset connection is a finding, as a 500 is
         report.findings.append(Finding(label, "connection", None, shown, repr(exc)))
         return
+    took = time.monotonic() - started
+    if took > report.slowest[0]:
+        report.slowest = (took, shown)
     report.statuses[answer.status_code] = report.statuses.get(answer.status_code, 0) + 1
     rule = refusal_problem(answer.status_code, answer.headers, answer.content)
     if rule is not None:

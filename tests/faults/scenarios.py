@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,11 +62,22 @@ def events_client(url: str) -> Any:
     )
 
 
-def honest_client(url: str, tracking_id: str, name: str, stream: Stream, stop: threading.Event, limit: float) -> None:
-    """Send 5-event PutEvents calls with fresh event ids until ``stop`` is set or ``limit`` (monotonic) passes."""
+def honest_client(
+    url: str,
+    tracking_id: str,
+    name: str,
+    stream: Stream,
+    stop: threading.Event,
+    *,
+    seconds: float = math.inf,
+    min_calls: int = 0,
+) -> None:
+    """Send 5-event PutEvents calls with fresh event ids until ``stop`` is set, or ``seconds`` have passed since
+    the client was ready and it made ``min_calls`` (creating a boto3 client takes seconds on a loaded machine)."""
     client = events_client(url)
+    limit = time.monotonic() + seconds
     n = 0
-    while not stop.is_set() and time.monotonic() < limit:
+    while not stop.is_set() and (n < min_calls or time.monotonic() < limit):
         n += 1
         ids = [f"{name}-{n}-{k}-{uuid.uuid4().hex[:6]}" for k in range(EVENTS_PER_CALL)]
         events = [
@@ -114,12 +125,13 @@ def hostile_bodies(tracking_id: str) -> list[tuple[str, bytes]]:
     ]
 
 
-def poisoned_client(url: str, tracking_id: str, stop: threading.Event, limit: float) -> list[tuple[str, int, str]]:
-    """Send :func:`hostile_bodies` round and round until stopped; returns (what, status, error code) of each."""
+def poisoned_client(url: str, tracking_id: str, stop: threading.Event) -> list[tuple[str, int, str]]:
+    """Send :func:`hostile_bodies` round and round until ``stop`` is set (one round at least); returns (what,
+    status, error code) of each."""
     answers: list[tuple[str, int, str]] = []
     bodies = hostile_bodies(tracking_id)
     with httpx.Client(base_url=url, timeout=30) as client:
-        while not stop.is_set() and time.monotonic() < limit:
+        while True:
             for what, body in bodies:
                 try:
                     answer = client.post("/events", content=body, headers={"content-type": "application/json"})
@@ -129,7 +141,35 @@ def poisoned_client(url: str, tracking_id: str, stop: threading.Event, limit: fl
                     answers.append((what, answer.status_code, code))
                 except httpx.HTTPError as exc:
                     answers.append((what, 0, repr(exc)))
-    return answers
+            if stop.is_set():
+                return answers
+
+
+def poison_round(
+    url: str, tracking_ids: Sequence[str], seconds: float, *, honest_clients: int = 8
+) -> tuple[Stream, list[tuple[str, int, str]]]:
+    """``honest_clients`` boto3 clients, spread over ``tracking_ids`` (dataset groups), stream PutEvents for
+    ``seconds`` (3 calls each at least) while one client sends :func:`hostile_bodies` to the first group."""
+    stream, stop = Stream(), threading.Event()
+    answers: list[tuple[str, int, str]] = []
+    poison = threading.Thread(target=lambda: answers.extend(poisoned_client(url, tracking_ids[0], stop)), daemon=True)
+    poison.start()
+    honest = [
+        threading.Thread(
+            target=honest_client,
+            args=(url, tracking_ids[n % len(tracking_ids)], f"h{n}", stream, stop),
+            kwargs={"seconds": seconds, "min_calls": 3},
+            daemon=True,
+        )
+        for n in range(honest_clients)
+    ]
+    for thread in honest:
+        thread.start()
+    for thread in honest:
+        thread.join(timeout=300)
+    stop.set()
+    poison.join(timeout=300)
+    return stream, answers
 
 
 def _error_type(body: bytes) -> str | None:
@@ -139,21 +179,6 @@ def _error_type(body: bytes) -> str | None:
     except ValueError:
         return None
     return parsed.get("__type") if isinstance(parsed, dict) else None
-
-
-def run_clients(targets: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run each target in a thread of its own and return their results, in order."""
-    results: list[Any] = [None] * len(targets)
-
-    def run(position: int, target: Callable[[], Any]) -> None:
-        results[position] = target()
-
-    threads = [threading.Thread(target=run, args=(p, t), daemon=True) for p, t in enumerate(targets)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def stored_event_ids(event_store_url: str) -> set[str]:
@@ -208,37 +233,50 @@ class KillResult:
     lost: int
     calls: int
     honest_failures_before_kill: int
-    cut_by_the_kill: int  # calls in flight (or sent) when the server died: failed, so not acknowledged
+    cut_by_the_kill: int  # calls that failed once the worker was killed: not acknowledged, the client retries
+    respawned: bool  # the arbiter started a new worker, which served until the group was killed
     orphans: list[str]
 
 
 def kill_mid_stream(
-    url: str, pid: int, tracking_ids: Sequence[str], event_store_url: str, *, clients: int, kill_after: float
+    url: str,
+    pid: int,
+    tracking_ids: Sequence[str],
+    event_store_url: str,
+    *,
+    clients: int,
+    kill_after: float,
+    respawn_timeout: float = 240.0,
 ) -> KillResult:
-    """Stream PutEvents from ``clients`` boto3 clients; after ``kill_after`` seconds ``kill -9`` the workers (the
-    processes that commit, mid-call), then the server's whole process group (the arbiter, and a worker it may be
-    respawning); then count acknowledged events missing from the store and server processes still alive."""
+    """The two kills of the fault suite, on one server, while ``clients`` boto3 clients stream PutEvents.
+
+    First ``kill -9`` of the worker, the process that commits, mid-call (``kill_after`` seconds in); the arbiter
+    starts a new one, and the clients go on with it. Then ``kill -9`` of the server's whole process group, which
+    reaches the arbiter but not the new worker (BentoML starts each in a session of its own). Then: acknowledged
+    events missing from the store (lost), and processes of the server still alive (orphans).
+    """
     stream = Stream()
     stop = threading.Event()
-    limit = time.monotonic() + kill_after + 30
     threads = [
         threading.Thread(
-            target=honest_client,
-            args=(url, tracking_ids[n % len(tracking_ids)], f"k{n}", stream, stop, limit),
-            daemon=True,
+            target=honest_client, args=(url, tracking_ids[n % len(tracking_ids)], f"k{n}", stream, stop), daemon=True
         )
         for n in range(clients)
     ]
     for thread in threads:
         thread.start()
+    ready = time.monotonic() + 120
+    while stream.calls < clients and time.monotonic() < ready:  # the clients are streaming
+        time.sleep(0.1)
     time.sleep(kill_after)
     with stream.lock:
         failures_before = len(stream.failures)
-    tree = server_tree(pid)
-    for worker in tree[1:]:
+    first = server_tree(pid)
+    for worker in first[1:]:
         worker.kill()
-    time.sleep(0.5)  # the calls in flight fail; the arbiter starts respawning
-    tree += [p for p in server_tree(pid) if p not in tree]
+    respawned = _ready_again(url, first, pid, respawn_timeout)
+    time.sleep(2.0)  # the clients stream to the new worker
+    tree = server_tree(pid)
     kill_group(pid)
     stop.set()
     for thread in threads:
@@ -246,4 +284,19 @@ def kill_mid_stream(
     orphans = [_shown(p) for p in survivors(tree, timeout=60)]  # returns as soon as all are gone
     lost = stream.acknowledged - stored_event_ids(event_store_url)
     cut = len(stream.failures) - failures_before
-    return KillResult(len(stream.acknowledged), len(lost), stream.calls, failures_before, cut, orphans)
+    return KillResult(len(stream.acknowledged), len(lost), stream.calls, failures_before, cut, respawned, orphans)
+
+
+def _ready_again(url: str, killed: Sequence[psutil.Process], pid: int, timeout: float) -> bool:
+    """Wait until a worker other than the killed ones answers /readyz; False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = [p for p in server_tree(pid)[1:] if p not in killed]
+        if workers:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    return False

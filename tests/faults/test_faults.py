@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +26,7 @@ from recsmith.data.datasets import create_dataset_group
 from recsmith.events.tracker import create_event_tracker
 from recsmith.settings import Settings
 from tests.conftest import _postgres_database
-from tests.faults.scenarios import (
-    Stream,
-    honest_client,
-    hostile_bodies,
-    kill_mid_stream,
-    poisoned_client,
-    run_clients,
-    stored_event_ids,
-)
+from tests.faults.scenarios import hostile_bodies, kill_mid_stream, poison_round, stored_event_ids
 from tests.serving.servers import TrainedGroup, free_port, trained_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -101,18 +92,9 @@ def server(request: pytest.FixtureRequest, trained: Trained) -> Iterator[Server]
 
 
 def test_a_poisoned_client_fails_no_honest_call_in_any_group(server: Server) -> None:
-    stream, stop = Stream(), threading.Event()
-    limit = time.monotonic() + POISON_SECONDS
-
-    def honest(n: int) -> object:
-        tracking_id = server.tracking_ids[n % 2]  # four clients per dataset group
-        return lambda: honest_client(server.url, tracking_id, f"h{n}", stream, stop, limit)
-
-    poison = lambda: poisoned_client(server.url, server.tracking_ids[0], stop, limit)  # noqa: E731
-    results = run_clients([poison, *(honest(n) for n in range(HONEST_CLIENTS))])
-    answers = results[0]
+    stream, answers = poison_round(server.url, server.tracking_ids, POISON_SECONDS, honest_clients=HONEST_CLIENTS)
     assert stream.failures == [], f"{len(stream.failures)} of {stream.calls} honest calls failed: {stream.failures[:3]}"
-    assert stream.calls >= HONEST_CLIENTS, stream.calls
+    assert stream.calls >= 3 * HONEST_CLIENTS, stream.calls
     assert {what for what, _, _ in answers} == {what for what, _ in hostile_bodies("t")}  # each was sent
     wrong = [(what, status, code) for what, status, code in answers if (status, code) not in _REFUSALS[what]]
     assert wrong == [], wrong[:5]
@@ -124,12 +106,14 @@ _REFUSALS["5 MB body"] = {(413, "InvalidInputException")}
 
 
 def test_kill_9_mid_put_events_loses_no_acknowledged_event_and_leaves_no_process(server: Server) -> None:
-    """Runs after the poison test of the same server: it kills it."""
+    """Runs after the poison test of the same server: kill -9 of its worker mid-call, then (once the arbiter has
+    started a new worker) of its whole process group."""
     result = kill_mid_stream(
         server.url, server.process.pid, server.tracking_ids, server.event_store_url, clients=6, kill_after=4.0
     )
     assert result.acknowledged > 0, result
     assert result.honest_failures_before_kill == 0, result
+    assert result.respawned, result
     assert result.lost == 0, result
     assert result.orphans == [], f"server processes alive after kill -9 of the group: {result.orphans}"
     port = int(server.url.rsplit(":", 1)[1])
