@@ -45,7 +45,7 @@ from recsmith.data.datasets import create_dataset_group  # noqa: E402
 from recsmith.events.tracker import create_event_tracker  # noqa: E402
 from recsmith.settings import Settings  # noqa: E402
 from tests.faults.http_fuzz import fuzz, openapi_from_botocore  # noqa: E402
-from tests.faults.scenarios import kill_mid_stream, poison_round, server_tree, survivors  # noqa: E402
+from tests.faults.scenarios import kill_mid_stream, poison_round  # noqa: E402
 from tests.serving.servers import free_port, trained_group  # noqa: E402
 
 
@@ -162,7 +162,6 @@ def main() -> None:
         for round_ in range(args.rounds):
             if round_:
                 process, url = start(settings, campaign, log, args.checkout)
-            tree = server_tree(process.pid)
             result = kill_mid_stream(
                 url, process.pid, ids, settings.resolved_event_store_url(),
                 clients=args.clients, kill_after=args.kill_after,
@@ -174,9 +173,8 @@ def main() -> None:
                 f"{len(result.orphans)}",
                 flush=True,
             )
-            for leftover in survivors(tree, timeout=0):  # an orphan holds the port: end it before the next round
-                leftover.kill()
-            psutil.wait_procs(survivors(tree, timeout=0), timeout=10)
+            for orphan in result.orphan_pids:  # an orphan holds the port: end it (ours) before the next round
+                psutil.Process(orphan).kill()
             stop_server(process)
 
 

@@ -233,9 +233,11 @@ class KillResult:
     lost: int
     calls: int
     honest_failures_before_kill: int
-    cut_by_the_kill: int  # calls that failed once the worker was killed: not acknowledged, the client retries
+    cut_by_the_kill: int  # calls that failed once the worker was killed (boto3 re-sends a call whose connection
+    # broke before it was answered, so these are rare: the new worker answers it, and eventId dedupes it)
     respawned: bool  # the arbiter started a new worker, which served until the group was killed
     orphans: list[str]
+    orphan_pids: list[int]  # for the caller to end: they hold the port
 
 
 def kill_mid_stream(
@@ -281,10 +283,20 @@ def kill_mid_stream(
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
-    orphans = [_shown(p) for p in survivors(tree, timeout=60)]  # returns as soon as all are gone
+    left = survivors(tree, timeout=60)  # returns as soon as all are gone
+    orphans = [_shown(p) for p in left]
     lost = stream.acknowledged - stored_event_ids(event_store_url)
     cut = len(stream.failures) - failures_before
-    return KillResult(len(stream.acknowledged), len(lost), stream.calls, failures_before, cut, respawned, orphans)
+    return KillResult(
+        len(stream.acknowledged),
+        len(lost),
+        stream.calls,
+        failures_before,
+        cut,
+        respawned,
+        orphans,
+        [p.pid for p in left],
+    )
 
 
 def _ready_again(url: str, killed: Sequence[psutil.Process], pid: int, timeout: float) -> bool:
