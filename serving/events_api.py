@@ -12,7 +12,6 @@ event store's writer thread, which commits every call queued so far in one trans
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from recsmith.data import rules
+from recsmith.data.request_limits import PARSED_JSON
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.events.metadata import put_items, put_users
 from recsmith.events.tracker import put_events_async
@@ -41,29 +42,32 @@ def aws_error(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidInputError("request body must be a JSON object")
-    return body
+    """The JSON object the body holds, parsed by the shared rules (size, depth, no NaN), once: the service's
+    :class:`~recsmith.data.request_limits.RequestLimits` middleware leaves it in the scope."""
+    parsed = request.scope.get(PARSED_JSON)
+    if isinstance(parsed, dict):
+        return parsed
+    return rules.parse_json_body(await request.body())
 
 
 def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
+    """A string field; its length and characters are the core function's rules (named in its refusals)."""
     value = body.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"{key} is required and must be a non-empty string")
+    if value is None:
+        raise InvalidInputError(f"{key}: required")
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{key}: expected a string, got {type(value).__name__}")
     return value
 
 
 def _list(body: dict[str, Any], key: str) -> list[Any]:
     value = body.get(key)
+    if value is None:
+        raise InvalidInputError(f"{key}: required")
     if not isinstance(value, list):
-        raise InvalidInputError(f"{key} is required and must be a list")
+        raise InvalidInputError(f"{key}: expected a list, got {type(value).__name__}")
     return value
 
 

@@ -36,17 +36,21 @@ from recsmith.api.tenancy import require_group, require_request
 from recsmith.campaigns import recommend
 from recsmith.campaigns.filters import warm_filters
 from recsmith.campaigns.holder import ModelHolder
+from recsmith.campaigns.server import exit_with_parent
 from recsmith.catalog import ResourceType
 from recsmith.catalog.access_keys import AccessKey
+from recsmith.data.request_limits import RequestLimits
 from recsmith.errors import InvalidInputError, RecsmithError
 from recsmith.platform import Platform
 from recsmith.settings import load_settings
 from serving.events_api import aws_error, events_app
+from serving.inputs import Arn, Context, FilterValues, Id, InputList, MetadataColumns, NumResults
 
 logger = logging.getLogger("bentoml.recsmith")
 
 INVALID_INPUT = "InvalidInputException"
 INGEST_PATHS = ("/events",)
+SUPERVISOR_MARKERS = ("circusd", "bentoml")  # BentoML's arbiter (circus) renames itself circusd
 SCORING_PATHS = ("/recommendations", "/personalize-ranking")
 SETTINGS = load_settings()
 """This server's settings, read once; every worker process imports this module and so reads them once."""
@@ -150,7 +154,9 @@ class CampaignService:
     mounted routes of :mod:`serving.events_api`."""
 
     def __init__(self) -> None:
-        # runs once in each worker process; loading fails the worker if the campaign's model cannot serve
+        # runs once in each worker process; loading fails the worker if the campaign's model cannot serve.
+        # BentoML runs each worker in a session of its own: tie it to the arbiter first, so none outlives it
+        exit_with_parent(parent_markers=SUPERVISOR_MARKERS)
         self.platform = worker_platform()
         ensure_admin_credentials(self.platform.settings)  # the first server to start writes home/credentials
         campaign = self.platform.settings.campaign
@@ -181,17 +187,17 @@ class CampaignService:
     @bentoml.api(route="/recommendations")
     def get_recommendations(
         self,
-        campaignArn: str | None = None,
-        recommenderArn: str | None = None,
-        userId: str | None = None,
-        itemId: str | None = None,
-        numResults: int = recommend.DEFAULT_RESULTS,
-        context: dict[str, str] | None = None,
-        filterArn: str | None = None,
-        filterValues: dict[str, str] | None = None,
+        campaignArn: Arn | None = None,
+        recommenderArn: Arn | None = None,
+        userId: Id | None = None,
+        itemId: Id | None = None,
+        numResults: NumResults = recommend.DEFAULT_RESULTS,
+        context: Context | None = None,
+        filterArn: Arn | None = None,
+        filterValues: FilterValues | None = None,
         promotions: list[dict[str, Any]] | None = None,
-        metadataColumns: dict[str, list[str]] | None = None,
-        sessionId: str | None = None,
+        metadataColumns: MetadataColumns | None = None,
+        sessionId: Id | None = None,
     ) -> JsonAnswer:
         """GetRecommendations: items for ``userId``, or items related to ``itemId``.
 
@@ -222,13 +228,13 @@ class CampaignService:
     @bentoml.api(route="/personalize-ranking")
     def get_personalized_ranking(
         self,
-        campaignArn: str,
-        inputList: list[str],
-        userId: str,
-        context: dict[str, str] | None = None,
-        filterArn: str | None = None,
-        filterValues: dict[str, str] | None = None,
-        metadataColumns: dict[str, list[str]] | None = None,
+        campaignArn: Arn,
+        inputList: InputList,
+        userId: Id,
+        context: Context | None = None,
+        filterArn: Arn | None = None,
+        filterValues: FilterValues | None = None,
+        metadataColumns: MetadataColumns | None = None,
     ) -> JsonAnswer:
         """GetPersonalizedRanking: ``inputList`` re-ordered for ``userId``; unknown items go last."""
 
@@ -267,3 +273,4 @@ CampaignService.add_asgi_middleware(
     public_paths=frozenset({"/readyz", "/livez", "/healthz"}),
     authorize=authorize,
 )
+CampaignService.add_asgi_middleware(RequestLimits)  # body size, JSON depth, 404/405 in AWS's shape

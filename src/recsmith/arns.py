@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
-from recsmith.errors import InvalidInputError
+from recsmith.data.rules import check_name
 from recsmith.settings import Settings
-
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}$")
 
 
 def validate_name(name: str, what: str) -> str:
-    """Personalize's name rule: 1-63 letters, digits, '-' or '_', starting with a letter or digit."""
-    if not _NAME.match(name):
-        raise InvalidInputError(
-            f"invalid {what} name {name!r}: use 1-63 letters, digits, '-' or '_', starting with a letter or digit"
-        )
-    return name
+    """Personalize's name rule (:func:`recsmith.data.rules.check_name`): 1-63 letters, digits, '-' or '_',
+    starting with a letter or digit, and nothing after them (not even a newline)."""
+    return check_name(name, what)
 
 
 def make_arn(settings: Settings, resource_type: str, resource_id: str) -> str:

@@ -330,7 +330,7 @@ def _serve_campaign(platform: Platform, args: argparse.Namespace) -> Any:
     process = serve_campaign(platform.settings, campaign.arn, args.port, host=args.host, workers=args.workers)
     url = f"http://{args.host}:{args.port}"
     try:
-        wait_ready(url, timeout=120)
+        wait_ready(url, timeout=120, process=process)
         print(json.dumps({"campaignArn": campaign.arn, "endpoint": url, "swagger": f"{url}/"}), flush=True)
         process.wait()
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from recsmith.campaigns.caches import CampaignCaches
     from recsmith.catalog.coordination import Coordination
     from recsmith.events.store import EventStore
+    from recsmith.events.tracker import TrackerCache
     from recsmith.jobs import Executor
 
 
@@ -63,6 +64,13 @@ class Platform:
         from recsmith.campaigns.caches import CampaignCaches
 
         return CampaignCaches()
+
+    @cached_property
+    def trackers(self) -> TrackerCache:
+        """Tracking id to dataset group, cached for PutEvents; this platform's own, never a module global."""
+        from recsmith.events.tracker import TrackerCache
+
+        return TrackerCache(self)
 
     def configure_mlflow(self) -> None:
         """Point the MLflow client of this process at the configured tracking store."""

@@ -102,7 +102,9 @@ class Settings(BaseSettings):
         description="Most bytes one import job may write; beyond it the write fails with ENOSPC (a small disk).",
     )
     import_future_tolerance_seconds: int = Field(
-        default=86_400, description="How far past now an imported TIMESTAMP may lie before it is refused."
+        default=86_400,
+        description="How far past now a timestamp may lie before it is refused: an imported TIMESTAMP or "
+        "CREATION_TIMESTAMP, a PutEvents sentAt, a PutItems creationTimestamp (one tolerance for every path).",
     )
     import_part_rows: int = Field(
         default=1_000_000, description="Rows per Parquet part of a data version (INCREMENTAL rewrites whole parts)."

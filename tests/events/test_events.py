@@ -48,9 +48,9 @@ def test_events_are_durable_deduplicated_and_visible(tracked: tuple[Platform, st
     [
         ([], "1 to 10 events"),
         ([event(f"i{n}") for n in range(11)], "1 to 10 events"),
-        ([event("ok"), {"itemId": "i1", "sentAt": 1}], "eventList\\[1\\]: eventType is required"),
-        ([{"itemId": "i1", "sentAt": 1}], "eventType is required"),
-        ([{"eventType": "click", "itemId": "i1"}], "sentAt is required"),
+        ([event("ok"), {"itemId": "i1", "sentAt": 1}], "eventList\\[1\\]\\.eventType: required"),
+        ([{"itemId": "i1", "sentAt": 1}], "eventType: required"),
+        ([{"eventType": "click", "itemId": "i1"}], "sentAt: required"),
         ([event("i1", properties="x" * 11_000)], "limit is 10240"),
         ([event("i1", sentAt=1_700_000_000_000)], "looks like milliseconds"),
     ],

@@ -39,7 +39,7 @@ def _event(item: str, **extra: Any) -> dict[str, Any]:
         ([], "eventList must hold 1 to 10 events, got 0"),
         ([_event(f"i{n:04d}") for n in range(11)], "eventList must hold 1 to 10 events, got 11"),
         ([_event("i0001", properties=json.dumps({"note": "x" * 11_000}))], r"eventList\[0\]: event is \d+ bytes"),
-        ([_event("i0001"), {"eventType": "click", "itemId": "i0002"}], r"eventList\[1\]: sentAt is required"),
+        ([_event("i0001"), {"eventType": "click", "itemId": "i0002"}], r"eventList\[1\]\.sentAt: required"),
     ],
     ids=["no-events", "eleven-events", "too-large", "no-sentAt"],
 )

@@ -8,7 +8,9 @@ part of a data version has the same Arrow schema.
 
 Timestamps (TIMESTAMP, CREATION_TIMESTAMP) are epoch seconds: a date string, a value in milliseconds or
 microseconds, a negative value, or one further in the future than the configured tolerance is refused with
-that diagnosis.
+that diagnosis. The rules and limits are those of :mod:`recsmith.data.rules`, which PutEvents, PutUsers and
+PutItems apply one value at a time: ids (USER_ID, ITEM_ID) of at most 256 characters, finite numbers in the range
+of their type (``int`` 32-bit, ``float`` 32-bit), and the same future tolerance for events and imports.
 """
 
 from __future__ import annotations
@@ -20,17 +22,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.columns import CREATION_TIMESTAMP, TIMESTAMP
+from models.columns import CREATION_TIMESTAMP, ITEM_ID, TIMESTAMP, USER_ID
+from recsmith.data.rules import (
+    FLOAT_MAX,
+    INT_RANGE,
+    MAX_CATEGORICAL_CHARS,
+    MAX_ID_CHARS,
+    MAX_TEXTUAL_CHARS,
+    MICROSECONDS_FROM,
+    MILLISECONDS_FROM,
+    latest_timestamp,
+)
 from recsmith.data.schemas import DatasetSchema, SchemaField
 from recsmith.errors import DataValidationError
 
-MAX_CATEGORICAL_LENGTH = 1000
-MAX_TEXTUAL_LENGTH = 20_000
+MAX_CATEGORICAL_LENGTH = MAX_CATEGORICAL_CHARS
+MAX_TEXTUAL_LENGTH = MAX_TEXTUAL_CHARS
 REPORT_ROWS = 10
 TIMESTAMP_FIELDS = (TIMESTAMP, CREATION_TIMESTAMP)
-# epoch seconds at or past these are surely milliseconds (year 5138) or microseconds
-_MILLISECONDS_FROM = 10**11
-_MICROSECONDS_FROM = 10**14
+ID_FIELDS = (USER_ID, ITEM_ID)
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
     "int": pa.int64(),
@@ -126,7 +136,7 @@ class BatchValidator:
     def __init__(self, schema: DatasetSchema, now: float, future_tolerance_seconds: int) -> None:
         self.schema = schema
         self.target = arrow_schema(schema)
-        self.latest_timestamp = int(now) + future_tolerance_seconds
+        self.latest_timestamp = latest_timestamp(now, future_tolerance_seconds)
         self.bad = BadRows()
 
     def validate(self, table: pa.Table, file: str, first_row: int) -> pa.Table | None:
@@ -203,6 +213,7 @@ def _typed(raw: pa.Array, spec: SchemaField, latest: int) -> tuple[pa.Array, Pro
             problems.append((_unparseable(present, target), _type_reason(spec, present)))
             return pa.nulls(len(raw), target), problems
     _check_present(empty, spec, problems)
+    problems.extend(_number_problems(typed, spec))
     if spec.type in ("int", "long") and spec.name in TIMESTAMP_FIELDS:
         problems.extend(_timestamp_problems(typed, latest))
     return typed, problems
@@ -226,12 +237,37 @@ def _native(raw: pa.Array, spec: SchemaField, latest: int) -> tuple[pa.Array, Pr
         return None
     if not spec.nullable and typed.null_count:
         problems.append((_mask(pc.is_null(typed)), f"value is empty but field {spec.name} is not nullable"))
+    problems.extend(_number_problems(typed, spec))
     if spec.name in TIMESTAMP_FIELDS and spec.type in ("int", "long"):
         problems.extend(_timestamp_problems(typed, latest))
     return typed, problems
 
 
+def _number_problems(typed: pa.Array, spec: SchemaField) -> Problems:
+    """Non-finite floats (``nan``, ``inf`` parse as floats) and numbers outside their type's range: one such value
+    would fail every later training of the group."""
+    problems: Problems = []
+    if spec.type in ("float", "double"):
+        finite = pc.is_finite(typed)
+        if not pc.all(pc.fill_null(finite, True)).as_py():
+            problems.append((~_mask(pc.fill_null(finite, True)), "expected a finite number, got NaN or infinity"))
+            typed = pc.if_else(finite, typed, None)
+        if spec.type == "float":
+            large = pc.greater(pc.abs(typed), FLOAT_MAX)
+            if pc.any(large).as_py():
+                problems.append((_mask(large), f"number out of range for float (magnitude at most {FLOAT_MAX:g})"))
+    elif spec.type == "int":
+        outside = pc.or_(pc.less(typed, INT_RANGE[0]), pc.greater(typed, INT_RANGE[1]))
+        if pc.any(outside).as_py():
+            problems.append((_mask(outside), f"integer out of range for int ({INT_RANGE[0]} to {INT_RANGE[1]})"))
+    return problems
+
+
 def _string(text: pa.Array, empty: pa.Array, spec: SchemaField, problems: Problems) -> tuple[pa.Array, Problems]:
+    if spec.name in ID_FIELDS and (pc.max(pc.binary_length(text)).as_py() or 0) > MAX_ID_CHARS:
+        too_long = pc.greater(pc.utf8_length(text), MAX_ID_CHARS)
+        if pc.any(too_long).as_py():
+            problems.append((_mask(too_long), f"id longer than {MAX_ID_CHARS} characters"))
     if spec.categorical or spec.textual:
         limit = MAX_CATEGORICAL_LENGTH if spec.categorical else MAX_TEXTUAL_LENGTH
         # bytes bound characters from above; count characters (slow) only when the bytes pass the limit
@@ -286,9 +322,9 @@ def _timestamp_problems(typed: pa.Array, latest: int) -> Problems:
     largest = pc.max(typed).as_py()
     smallest = pc.min(typed).as_py()
     if largest is not None and largest > latest:
-        micro = pc.greater_equal(typed, _MICROSECONDS_FROM)
-        milli = pc.and_(pc.greater_equal(typed, _MILLISECONDS_FROM), pc.invert(micro))
-        future = pc.and_(pc.greater(typed, latest), pc.less(typed, _MILLISECONDS_FROM))
+        micro = pc.greater_equal(typed, MICROSECONDS_FROM)
+        milli = pc.and_(pc.greater_equal(typed, MILLISECONDS_FROM), pc.invert(micro))
+        future = pc.and_(pc.greater(typed, latest), pc.less(typed, MILLISECONDS_FROM))
         for mask, reason in (
             (micro, "timestamp looks like microseconds; TIMESTAMP must be epoch seconds"),
             (milli, "timestamp looks like milliseconds; TIMESTAMP must be epoch seconds"),

@@ -4,8 +4,9 @@ A call names a USERS (PutUsers) or ITEMS (PutItems) dataset by ARN and carries 1
 (1-256 characters) and ``properties``: a JSON object as a string (at most 24,000 characters for a user, 32,000
 for an item). As in Personalize, the keys are the camelCase form of the schema's field names
 (``numberOfRatings`` for ``NUMBER_OF_RATINGS``, ``genres`` for ``GENRES``); the schema's own spelling is
-accepted too. Every value is checked against the dataset's schema; one bad record refuses the whole call and
-nothing is stored.
+accepted too. Every value is checked against the dataset's schema by the shared rules of
+:mod:`recsmith.data.rules` (ids of 1-256 characters that every store can hold, finite numbers in their type's
+range); one bad record refuses the whole call and nothing is stored.
 
 Records are appended to the event store (``put_users`` / ``put_items``); the newest record of an id wins.
 :func:`current_metadata` lays them over the bulk data version, which is what filters see at the next request
@@ -25,16 +26,18 @@ import pandas as pd
 
 from models.columns import ITEM_ID, USER_ID
 from recsmith.catalog import Resource, ResourceType
+from recsmith.data import rules
 from recsmith.data.datasets import dataset_schema, find_dataset
 from recsmith.data.imports import read_current
 from recsmith.data.schemas import DatasetSchema, DatasetType, SchemaField
+from recsmith.data.validation import TIMESTAMP_FIELDS
 from recsmith.errors import InvalidInputError
 from recsmith.platform import Platform
 
-MAX_RECORDS_PER_CALL = 10
-MAX_ID_CHARS = 256
+MAX_RECORDS_PER_CALL = rules.MAX_RECORDS_PER_CALL
+MAX_ID_CHARS = rules.MAX_ID_CHARS
 MAX_PROPERTIES_CHARS = {DatasetType.USERS: 24_000, DatasetType.ITEMS: 32_000}
-MAX_CATEGORICAL_CHARS = 1000
+MAX_CATEGORICAL_CHARS = rules.MAX_CATEGORICAL_CHARS
 
 _ID_COLUMN = {DatasetType.USERS: USER_ID, DatasetType.ITEMS: ITEM_ID}
 _ID_KEY = {DatasetType.USERS: "userId", DatasetType.ITEMS: "itemId"}
@@ -54,11 +57,10 @@ def put_items(platform: Platform, dataset_arn: str, items: Sequence[Mapping[str,
 def _put(platform: Platform, kind: DatasetType, dataset_arn: str, records: Sequence[Mapping[str, Any]]) -> int:
     dataset = _dataset(platform, kind, dataset_arn)
     name = _LIST_KEY[kind]
-    if not isinstance(records, Sequence) or not 1 <= len(records) <= MAX_RECORDS_PER_CALL:
-        count = len(records) if isinstance(records, Sequence) else type(records).__name__
-        raise InvalidInputError(f"{name} must hold 1 to {MAX_RECORDS_PER_CALL} records, got {count}")
+    records = rules.check_list(records, name, min_items=1, max_items=MAX_RECORDS_PER_CALL, noun="records")
     schema = dataset_schema(platform, dataset)
     now = time.time()
+    latest = rules.latest_timestamp(now, platform.settings.import_future_tolerance_seconds)
     rows = [
         {
             "dataset_group_arn": dataset.dataset_group_arn,
@@ -68,7 +70,7 @@ def _put(platform: Platform, kind: DatasetType, dataset_arn: str, records: Seque
             "put_at": now,
         }
         for entity_id, properties in (
-            _record(kind, schema, record, f"{name}[{position}]") for position, record in enumerate(records)
+            _record(kind, schema, record, f"{name}[{position}]", latest) for position, record in enumerate(records)
         )
     ]
     platform.events.put_records(kind.value, rows)
@@ -78,6 +80,7 @@ def _put(platform: Platform, kind: DatasetType, dataset_arn: str, records: Seque
 def _dataset(platform: Platform, kind: DatasetType, dataset_arn: str) -> Resource:
     if not dataset_arn:
         raise InvalidInputError("datasetArn is required")
+    rules.check_string(dataset_arn, "datasetArn", max_chars=rules.MAX_ID_CHARS)
     dataset = platform.catalog.get(ResourceType.DATASET, dataset_arn)
     actual = dataset.attributes.get("datasetType")
     if actual != kind.value:
@@ -87,14 +90,14 @@ def _dataset(platform: Platform, kind: DatasetType, dataset_arn: str) -> Resourc
 
 
 def _record(
-    kind: DatasetType, schema: DatasetSchema, record: Mapping[str, Any], where: str
+    kind: DatasetType, schema: DatasetSchema, record: Mapping[str, Any], where: str, latest: int
 ) -> tuple[str, dict[str, Any]]:
     if not isinstance(record, Mapping):
         raise InvalidInputError(f"{where}: must be an object with {_ID_KEY[kind]} and properties")
     id_key = _ID_KEY[kind]
-    entity_id = record.get(id_key)
-    if not isinstance(entity_id, str) or not 1 <= len(entity_id) <= MAX_ID_CHARS:
+    if record.get(id_key) is None:
         raise InvalidInputError(f"{where}.{id_key}: required, a string of 1 to {MAX_ID_CHARS} characters")
+    entity_id = rules.check_id(record[id_key], f"{where}.{id_key}")
     raw = record.get("properties")
     properties = _properties(kind, raw, f"{where}.properties")
     fields = {_field_key(f.name): f for f in schema.fields if f.name != _ID_COLUMN[kind]}
@@ -106,7 +109,7 @@ def _record(
             raise InvalidInputError(
                 f"{where}.properties: key {key!r} matches no field of schema {schema.name!r} (allowed: {allowed})"
             )
-        typed[field.name] = _typed(field, value, f"{where}.properties.{key}")
+        typed[field.name] = _typed(field, value, f"{where}.properties.{key}", latest)
     missing = [f for f in fields.values() if not f.nullable and typed.get(f.name) is None]
     if missing:
         raise InvalidInputError(
@@ -123,16 +126,13 @@ def _properties(kind: DatasetType, raw: Any, where: str) -> dict[str, Any]:
         limit = MAX_PROPERTIES_CHARS[kind]
         if not 1 <= len(raw) <= limit:
             raise InvalidInputError(f"{where}: {len(raw)} characters; the limit is 1 to {limit}")
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{where}: not valid JSON ({exc.msg} at character {exc.pos})") from None
+        raw = rules.parse_json(rules.check_string(raw, where, max_chars=limit), where)
     if not isinstance(raw, dict):
         raise InvalidInputError(f'{where}: must be a JSON object such as {{"genres": "Comedy|Drama"}}')
     return raw
 
 
-def _typed(field: SchemaField, value: Any, where: str) -> Any:
+def _typed(field: SchemaField, value: Any, where: str, latest: int) -> Any:
     if value is None or value == "":
         if not field.nullable:
             raise InvalidInputError(f"{where}: empty, but field {field.name} is not nullable")
@@ -140,7 +140,10 @@ def _typed(field: SchemaField, value: Any, where: str) -> Any:
     if field.type == "string":
         if isinstance(value, bool | dict | list):
             raise InvalidInputError(f"{where}: expected a string, got {json.dumps(value)}")
-        text = str(value)
+        text = value if isinstance(value, str) else str(rules.check_number(value, where, largest=math.inf))
+        if isinstance(value, str):  # NUL and unpaired surrogates would fail the next training, not this call
+            limit = rules.MAX_TEXTUAL_CHARS if field.textual else max(MAX_PROPERTIES_CHARS.values())
+            rules.check_string(text, where, max_chars=limit, min_chars=0)
         if field.categorical:
             long_part = next((p for p in text.split("|") if len(p) > MAX_CATEGORICAL_CHARS), None)
             if long_part is not None:
@@ -158,8 +161,12 @@ def _typed(field: SchemaField, value: Any, where: str) -> Any:
     if field.type in ("int", "long"):
         if not number.is_integer():
             raise InvalidInputError(f"{where}: expected an integer ({field.type}), got {json.dumps(value)}")
-        return int(number)
-    return number
+        bounds = rules.INT_RANGE if field.type == "int" else rules.LONG_RANGE
+        whole = rules.check_integer(int(value) if isinstance(value, int) else int(number), where, bounds=bounds)
+        if field.name in TIMESTAMP_FIELDS:  # as imports check them: epoch seconds, not negative, not in the future
+            rules.check_epoch_seconds(whole, where, latest=latest)
+        return whole
+    return rules.check_number(number, where, largest=rules.FLOAT_MAX if field.type == "float" else math.inf)
 
 
 def _number(value: Any, where: str, field: SchemaField) -> float:
@@ -167,6 +174,8 @@ def _number(value: Any, where: str, field: SchemaField) -> float:
         raise InvalidInputError(f"{where}: expected a number ({field.type}), got {json.dumps(value)}")
     try:
         number = float(value)
+    except OverflowError:
+        raise InvalidInputError(f"{where}: number out of range for {field.type}") from None
     except (TypeError, ValueError):
         raise InvalidInputError(f"{where}: expected a number ({field.type}), got {json.dumps(value)}") from None
     if not math.isfinite(number):

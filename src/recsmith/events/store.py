@@ -13,7 +13,7 @@ session that has seen no user yet is its own identity, and its ``sessionId`` ser
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +43,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from models.columns import EVENT_TYPE, EVENT_VALUE, ITEM_ID, TIMESTAMP, USER_ID
 from recsmith.db import make_engine
+
+logger = logging.getLogger(__name__)
 
 
 class _Base(DeclarativeBase):
@@ -175,7 +177,13 @@ class _Batch:
 class _GroupCommit:
     """Group commit through one writer thread: it takes every batch queued so far, commits them in one
     transaction (one fsync), then tells each caller. Callers wait on their own event (threads) or future
-    (asyncio), so a commit wakes them all at once and no request holds a thread while it waits."""
+    (asyncio), so a commit wakes them all at once and no request holds a thread while it waits.
+
+    A failed commit fails nobody yet: the writer commits each of its batches again in a transaction of its own,
+    so a batch the store refuses fails alone and the others commit (one client's bad call once failed a fifth of
+    eight honest clients' calls, across dataset groups). A fault of the store itself (disk full, database gone)
+    fails each batch in turn, so every caller still hears of it.
+    """
 
     def __init__(self, commit: Callable[[list[dict[str, Any]]], set[tuple[str, str]]]) -> None:
         self._commit = commit
@@ -238,15 +246,27 @@ class _GroupCommit:
     def _write(self, batches: list[_Batch]) -> None:
         try:
             inserted = self._commit([row for b in batches for row in b.rows])
+        except Exception as exc:  # retried batch by batch below
+            if len(batches) == 1:
+                batches[0].error = exc
+            else:
+                logger.warning("group commit of %d calls failed (%s); committing each alone", len(batches), exc)
+                self._write_each(batches)
+        else:
             for b in batches:  # an eventId repeated across batches counts for the first one
                 keys = {(row["dataset_group_arn"], row["event_id"]) for row in b.rows}
                 b.new = len(keys & inserted)
                 inserted -= keys
-        except Exception as exc:  # every caller of a failed commit sees the failure; the writer goes on
-            for b in batches:
-                b.error = exc
         for b in batches:
             b.notify()
+
+    def _write_each(self, batches: list[_Batch]) -> None:
+        """Commit each batch in its own transaction, in queue order: the failing ones fail alone."""
+        for b in batches:
+            try:
+                b.new = len(self._commit(b.rows))
+            except Exception as exc:  # the caller of this batch sees it
+                b.error = exc
 
 
 class EventStore:
@@ -267,8 +287,8 @@ class EventStore:
         """Commit ``events`` durably; returns how many were new (a repeated eventId is skipped).
 
         Concurrent calls share one transaction (group commit): a writer thread commits every batch queued so
-        far, so one fsync covers them all; each caller returns only after the commit that holds its events, and
-        a failed commit fails every caller in it.
+        far, so one fsync covers them all; each caller returns only after the commit that holds its events. A
+        call the store refuses fails alone: the others of its group commit are committed without it.
         """
         return self._group_commit.submit(_rows(events)) if events else 0
 
@@ -387,9 +407,3 @@ def _rows(events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
 
 _IDENTITY_QUERY = _identity_query()
 
-
-def properties_json(properties: str | dict[str, Any] | None) -> str | None:
-    """PutEvents ``properties`` arrive as a JSON string (boto3) or an object; store the JSON text."""
-    if properties is None or isinstance(properties, str):
-        return properties
-    return json.dumps(properties, sort_keys=True)

@@ -2,7 +2,8 @@
 
 One tracker per dataset group; its tracking id authorises PutEvents. A call carries 1 to 10 events, each with
 ``eventType`` and ``sentAt``; ``eventId`` deduplicates (one is derived from the event when omitted, so a
-retried call does not count twice).
+retried call does not count twice). Every field is checked by the shared rules of :mod:`recsmith.data.rules`
+before anything reaches the event store, whichever face the call came through.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsmith.arns import validate_name
 from recsmith.catalog import Resource, ResourceType
+from recsmith.data import rules
 from recsmith.errors import InvalidInputError, ResourceAlreadyExistsError, ResourceNotFoundError
-from recsmith.events.store import StoredEvent, properties_json
-from recsmith.platform import Platform
+from recsmith.events.store import StoredEvent
 
-MAX_EVENTS_PER_CALL = 10
-MAX_EVENT_BYTES = 10 * 1024
-MAX_PROPERTIES_CHARS = 1024
+if TYPE_CHECKING:
+    from recsmith.platform import Platform
+
+MAX_EVENTS_PER_CALL = rules.MAX_EVENTS_PER_CALL
+MAX_EVENT_BYTES = rules.MAX_EVENT_BYTES
+MAX_PROPERTIES_CHARS = rules.MAX_EVENT_PROPERTIES_CHARS
+TRACKER_CACHE_SECONDS = 2.0
 
 
 def create_event_tracker(platform: Platform, name: str, dataset_group: str) -> Resource:
@@ -51,27 +55,37 @@ def tracker_for(platform: Platform, tracking_id: str) -> Resource:
     return found[0]
 
 
-_TRACKERS: dict[tuple[str, str], tuple[str, float]] = {}  # (catalog URL, tracking id) -> (group ARN, expiry)
-_TRACKERS_LOCK = threading.Lock()
-TRACKER_CACHE_SECONDS = 2.0
+class TrackerCache:
+    """Which dataset group each tracking id writes to, remembered for a while so PutEvents skips the catalog query.
+
+    Owned by the :class:`~recsmith.platform.Platform` (``platform.trackers``), so two platforms in one process
+    (two tenants, two tests) never share entries. Only known ids are remembered: a new tracker works at once, a
+    deleted one stops within ``seconds``.
+    """
+
+    def __init__(self, platform: Platform, seconds: float = TRACKER_CACHE_SECONDS) -> None:
+        self._platform = platform
+        self._seconds = seconds
+        self._groups: dict[str, tuple[str, float]] = {}  # tracking id -> (group ARN, expiry)
+        self._lock = threading.Lock()
+
+    def group_of(self, tracking_id: str) -> str:
+        """The ARN of the dataset group ``tracking_id`` writes to; ResourceNotFoundError when unknown."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._groups.get(tracking_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        tracker = tracker_for(self._platform, tracking_id)
+        assert tracker.dataset_group_arn is not None
+        with self._lock:
+            self._groups[tracking_id] = (tracker.dataset_group_arn, now + self._seconds)
+        return tracker.dataset_group_arn
 
 
 def tracker_group(platform: Platform, tracking_id: str) -> str:
-    """The dataset group a tracking id writes to, remembered for 2 s so PutEvents skips the catalog query.
-
-    Only known ids are remembered: a new tracker works at once, a deleted one stops within 2 s.
-    """
-    key = (platform.settings.resolved_catalog_url(), tracking_id)
-    now = time.monotonic()
-    with _TRACKERS_LOCK:
-        cached = _TRACKERS.get(key)
-    if cached is not None and cached[1] > now:
-        return cached[0]
-    tracker = tracker_for(platform, tracking_id)
-    assert tracker.dataset_group_arn is not None
-    with _TRACKERS_LOCK:
-        _TRACKERS[key] = (tracker.dataset_group_arn, now + TRACKER_CACHE_SECONDS)
-    return tracker.dataset_group_arn
+    """The dataset group a tracking id writes to, through the platform's :class:`TrackerCache`."""
+    return platform.trackers.group_of(tracking_id)
 
 
 def put_events(
@@ -104,16 +118,22 @@ def checked_events(
     event_list: Sequence[Mapping[str, Any]],
     user_id: str | None = None,
 ) -> list[StoredEvent]:
-    """The events of one PutEvents call as the store keeps them; InvalidInputError names the first bad one."""
-    group_arn = tracker_group(platform, tracking_id)
-    if not session_id:
-        raise InvalidInputError("sessionId is required")
-    if not isinstance(event_list, Sequence) or not 1 <= len(event_list) <= MAX_EVENTS_PER_CALL:
-        count = len(event_list) if isinstance(event_list, Sequence) else type(event_list).__name__
-        raise InvalidInputError(f"eventList must hold 1 to {MAX_EVENTS_PER_CALL} events, got {count}")
+    """The events of one PutEvents call as the store keeps them, by the rules of :mod:`recsmith.data.rules`.
+
+    InvalidInputError names the first bad field (``eventList[1].sentAt: ...``); nothing of a refused call is
+    stored. ``sentAt`` may lie at most ``import_future_tolerance_seconds`` ahead, the tolerance imports use.
+    """
+    rules.check_id(tracking_id, "trackingId")
+    group_arn = platform.trackers.group_of(tracking_id)
+    rules.check_id(session_id, "sessionId")
+    rules.optional(rules.check_id, user_id, "userId")
+    events = rules.check_list(
+        event_list, "eventList", min_items=1, max_items=rules.MAX_EVENTS_PER_CALL, noun="events"
+    )
+    latest = rules.latest_timestamp(time.time(), platform.settings.import_future_tolerance_seconds)
     return [
-        _stored_event(group_arn, tracking_id, session_id, user_id, event, position)
-        for position, event in enumerate(event_list)
+        _stored_event(group_arn, tracking_id, session_id, user_id, event, f"eventList[{position}]", latest)
+        for position, event in enumerate(events)
     ]
 
 
@@ -122,61 +142,78 @@ def _stored_event(
     tracking_id: str,
     session_id: str,
     user_id: str | None,
-    event: Mapping[str, Any],
-    position: int,
+    event: Any,
+    where: str,
+    latest: int,
 ) -> StoredEvent:
-    where = f"eventList[{position}]"
-    if not isinstance(event, Mapping):
-        raise InvalidInputError(f"{where}: must be an object with eventType and sentAt")
-    size = len(json.dumps(event, default=str).encode())
-    if size > MAX_EVENT_BYTES:
-        raise InvalidInputError(f"{where}: event is {size} bytes; the limit is {MAX_EVENT_BYTES}")
-    event_type = event.get("eventType")
-    if not event_type:
-        raise InvalidInputError(f"{where}: eventType is required")
-    if event.get("sentAt") in (None, ""):
-        raise InvalidInputError(f"{where}: sentAt is required (epoch seconds or ISO 8601)")
-    sent_at = _epoch_seconds(event["sentAt"], where)
-    properties = properties_json(event.get("properties"))
-    if properties is not None and len(properties) > MAX_PROPERTIES_CHARS:
-        raise InvalidInputError(f"{where}: properties exceed {MAX_PROPERTIES_CHARS} characters")
-    value = event.get("eventValue")
-    impression = event.get("impression") or []
-    if not isinstance(impression, list):
-        raise InvalidInputError(f"{where}: impression must be a list of item ids")
-    event_id = event.get("eventId") or _derived_event_id(session_id, user_id, event)
+    event = rules.check_object(event, where)
+    size = rules.json_size(event, where)
+    if size > rules.MAX_EVENT_BYTES:
+        raise InvalidInputError(f"{where}: event is {size} bytes; the limit is {rules.MAX_EVENT_BYTES}")
+    if event.get("eventType") is None:
+        raise InvalidInputError(f"{where}.eventType: required")
+    event_type = rules.check_string(event["eventType"], f"{where}.eventType")
+    if event.get("sentAt") is None:
+        raise InvalidInputError(f"{where}.sentAt: required (epoch seconds)")
+    sent_at = rules.check_epoch_seconds(event["sentAt"], f"{where}.sentAt", latest=latest)
+    event_id = rules.optional(rules.check_id, event.get("eventId"), f"{where}.eventId")
+    item_id = rules.optional(rules.check_id, event.get("itemId"), f"{where}.itemId")
+    value = rules.optional(rules.check_number, event.get("eventValue"), f"{where}.eventValue")
+    properties = _properties(event.get("properties"), f"{where}.properties")
+    recommendation_id = rules.optional(
+        rules.check_string,
+        event.get("recommendationId"),
+        f"{where}.recommendationId",
+        max_chars=rules.MAX_RECOMMENDATION_ID_CHARS,
+    )
+    impression = _impression(event.get("impression"), f"{where}.impression")
+    if event.get("metricAttribution") is not None:
+        attribution = rules.check_object(event["metricAttribution"], f"{where}.metricAttribution")
+        rules.check_printable_ascii(
+            attribution.get("eventAttributionSource"),
+            f"{where}.metricAttribution.eventAttributionSource",
+            max_chars=rules.MAX_ATTRIBUTION_SOURCE_CHARS,
+        )
     return StoredEvent(
         dataset_group_arn=group_arn,
         tracking_id=tracking_id,
-        event_id=str(event_id),
+        event_id=event_id or _derived_event_id(session_id, user_id, event),
         user_id=user_id,
         session_id=session_id,
-        item_id=None if event.get("itemId") is None else str(event["itemId"]),
-        event_type=str(event_type),
-        event_value=None if value is None else float(value),
+        item_id=item_id,
+        event_type=event_type,
+        event_value=value,
         sent_at=sent_at,
         properties=properties,
-        recommendation_id=event.get("recommendationId"),
-        impression=[str(i) for i in impression],
+        recommendation_id=recommendation_id,
+        impression=impression,
     )
 
 
-def _epoch_seconds(value: Any, where: str) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                raise InvalidInputError(f"{where}: sentAt {value!r} is neither epoch seconds nor ISO 8601") from None
-    if seconds > 1e11:
-        raise InvalidInputError(f"{where}: sentAt {value!r} looks like milliseconds; send epoch seconds")
-    return seconds
+def _properties(value: Any, where: str) -> str | None:
+    """``properties``: a JSON object of at most 1024 characters whose keys are not PutEvents' own fields."""
+    if value is None:
+        return None
+    text = rules.check_json_object_text(value, where, max_chars=rules.MAX_EVENT_PROPERTIES_CHARS)
+    reserved = sorted(key for key in json.loads(text) if key.lower() in rules.RESERVED_EVENT_PROPERTIES)
+    if reserved:
+        raise InvalidInputError(
+            f"{where}: key {reserved[0]!r} is a PutEvents field, not a property "
+            f"(reserved, any case: {', '.join(sorted(rules.RESERVED_EVENT_PROPERTIES))})"
+        )
+    return text
+
+
+def _impression(value: Any, where: str) -> list[str]:
+    """``impression``: 1 to 25 item ids, none holding '|' (the store and datasets join them with it)."""
+    if value is None:
+        return []
+    items = rules.check_list(value, where, min_items=1, max_items=rules.MAX_IMPRESSION_ITEMS)
+    checked = [rules.check_id(item, f"{where}[{position}]") for position, item in enumerate(items)]
+    for position, item in enumerate(checked):
+        if "|" in item:
+            raise InvalidInputError(f"{where}[{position}]: an impression item id cannot hold '|'")
+    return checked
 
 
 def _derived_event_id(session_id: str, user_id: str | None, event: Mapping[str, Any]) -> str:
