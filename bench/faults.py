@@ -39,13 +39,14 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
+from recsmith.api.client import SignedAuth, read_credentials  # noqa: E402
 from recsmith.campaigns.campaigns import create_campaign  # noqa: E402
 from recsmith.campaigns.server import serve_campaign, stop_server, wait_ready  # noqa: E402
 from recsmith.data.datasets import create_dataset_group  # noqa: E402
 from recsmith.events.tracker import create_event_tracker  # noqa: E402
 from recsmith.settings import Settings  # noqa: E402
-from tests.faults.http_fuzz import fuzz, openapi_from_botocore  # noqa: E402
-from tests.faults.scenarios import kill_mid_stream, poison_round  # noqa: E402
+from tests.faults.http_fuzz import fuzz, openapi_from_botocore, sigv4_signer  # noqa: E402
+from tests.faults.scenarios import Key, kill_mid_stream, poison_round  # noqa: E402
 from tests.serving.servers import free_port, trained_group  # noqa: E402
 
 
@@ -70,13 +71,13 @@ def start(settings: Settings, campaign: str, log: Path, checkout: Path | None) -
     return process, url
 
 
-def poison_figures(url: str, tracking_ids: tuple[str, str], seconds: float) -> dict[str, Any]:
-    stream, answers = poison_round(url, tracking_ids, seconds)
+def poison_figures(url: str, key: Key, tracking_ids: tuple[str, str], seconds: float) -> dict[str, Any]:
+    stream, answers = poison_round(url, key, tracking_ids, seconds)
     statuses = Counter(status for _, status, _ in answers)
     return {"honest_calls": stream.calls, "honest_failures": len(stream.failures), "hostile_statuses": dict(statuses)}
 
 
-def hostile_requests(url: str, campaign: str, tracking_id: str) -> dict[str, int]:
+def hostile_requests(url: str, key: Key, campaign: str, tracking_id: str) -> dict[str, int]:
     """The issue's runtime and events attacks, once each: how many answered 500, or reset the connection."""
     deep = b"[" * 100_000 + b"]" * 100_000
     cases: list[tuple[str, bytes]] = [
@@ -94,7 +95,7 @@ def hostile_requests(url: str, campaign: str, tracking_id: str) -> dict[str, int
         body = {"trackingId": tracking_id, "sessionId": "s", "eventList": [{**good, field: value}]}
         cases.append(("/events", json.dumps(body).encode()))
     counts = Counter[str]()
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with httpx.Client(base_url=url, timeout=60, auth=SignedAuth(*key)) as client:
         for path, body in cases:
             try:
                 status = client.post(path, content=body, headers={"content-type": "application/json"}).status_code
@@ -111,16 +112,26 @@ def hostile_requests(url: str, campaign: str, tracking_id: str) -> dict[str, int
     return {"requests": len(cases), **counts}
 
 
-def fuzz_round(url: str, campaign: str, tracking_id: str, seconds: float) -> dict[str, Any]:
+def fuzz_round(url: str, key: Key, campaign: str, tracking_id: str, seconds: float) -> dict[str, Any]:
     """The fuzz of tests/serving/test_fuzz_http.py (runtime routes from /docs.json, events routes from botocore's
     model), ``seconds`` per document: requests sent, and findings by rule (server error, reset, not AWS-shaped)."""
     documents = {
-        "runtime": (httpx.get(f"{url}/docs.json", timeout=30).json(), {"campaignArn": campaign, "userId": "u0003"}),
+        "runtime": (
+            httpx.get(f"{url}/docs.json", timeout=30, auth=SignedAuth(*key)).json(),
+            {"campaignArn": campaign, "userId": "u0003"},
+        ),
         "events": (openapi_from_botocore("personalize-events", ["PutEvents", "PutUsers", "PutItems"]), {}),
     }
     figures: dict[str, Any] = {}
     for name, (document, known) in documents.items():
-        report = fuzz(url, document, examples=60, seconds=seconds, known_values={"trackingId": tracking_id, **known})
+        report = fuzz(
+            url,
+            document,
+            examples=60,
+            seconds=seconds,
+            known_values={"trackingId": tracking_id, **known},
+            signer=sigv4_signer(*key[:2], key[2], "personalize"),
+        )
         figures[name] = {"sent": sum(report.sent.values()), **Counter(f.rule for f in report.findings)}
     return figures
 
@@ -139,7 +150,7 @@ def main() -> None:
     setup = trained_group(root, "shop", poll_seconds=1.0)
     create_dataset_group(setup.platform, "other")
     other = create_event_tracker(setup.platform, "other-tracker", "other").attributes["trackingId"]
-    campaign = create_campaign(setup.platform, "shop-live", solution_version=setup.trained["solutionVersionArn"]).arn
+    campaign = create_campaign(setup.platform, "shop-live", solution_version=setup.trained.solution_version_arn).arn
     stores = {"sqlite": setup.platform.settings}
     if args.postgres_url:
         from tests.conftest import _postgres_database
@@ -151,11 +162,12 @@ def main() -> None:
     for store, settings in stores.items():
         log = root / f"server-{store}.log"
         process, url = start(settings, campaign, log, args.checkout)
+        key = read_credentials(settings.resolved_home / "credentials")  # the server's admin key
         try:
-            print(f"[{store}] poisoned client: {poison_figures(url, ids, args.poison_seconds)}", flush=True)
-            print(f"[{store}] hostile requests: {hostile_requests(url, campaign, ids[0])}", flush=True)
+            print(f"[{store}] poisoned client: {poison_figures(url, key, ids, args.poison_seconds)}", flush=True)
+            print(f"[{store}] hostile requests: {hostile_requests(url, key, campaign, ids[0])}", flush=True)
             if args.fuzz_seconds:
-                print(f"[{store}] fuzz: {fuzz_round(url, campaign, ids[0], args.fuzz_seconds)}", flush=True)
+                print(f"[{store}] fuzz: {fuzz_round(url, key, campaign, ids[0], args.fuzz_seconds)}", flush=True)
         except BaseException:
             stop_server(process)
             raise
@@ -163,7 +175,7 @@ def main() -> None:
             if round_:
                 process, url = start(settings, campaign, log, args.checkout)
             result = kill_mid_stream(
-                url, process.pid, ids, settings.resolved_event_store_url(),
+                url, key, process.pid, ids, settings.resolved_event_store_url(),
                 clients=args.clients, kill_after=args.kill_after,
             )  # fmt: skip
             print(

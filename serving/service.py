@@ -266,6 +266,8 @@ def authorize(key: AccessKey, path: str, params: dict[str, Any]) -> None:
 
 CampaignService.mount_asgi_app(events_app(worker_platform), path="/")  # type: ignore[attr-defined]
 CampaignService.add_asgi_middleware(AwsErrorShape)
+# body size and JSON depth are refused before anything reads the body (the signature check reads it whole)
+CampaignService.add_asgi_middleware(RequestLimits)  # body size, JSON depth, 404/405 in AWS's shape
 # every route but the probes is SigV4-signed, against the keys in the catalog (recsmith.api.auth)
 CampaignService.add_asgi_middleware(
     SigV4Middleware,
@@ -273,4 +275,3 @@ CampaignService.add_asgi_middleware(
     public_paths=frozenset({"/readyz", "/livez", "/healthz"}),
     authorize=authorize,
 )
-CampaignService.add_asgi_middleware(RequestLimits)  # body size, JSON depth, 404/405 in AWS's shape

@@ -22,9 +22,14 @@ import httpx
 import psutil
 from sqlalchemy import create_engine, select
 
+from recsmith.api.client import SignedAuth
 from recsmith.events.store import EventRow
 
 EVENTS_PER_CALL = 5
+
+Key = tuple[str, str, str]
+"""(access key id, secret, region) the clients sign with: the server's admin key (its home's ``credentials``).
+The poisoned client signs too: the rules, not the signature check, are what it tests."""
 
 
 @dataclass
@@ -47,23 +52,24 @@ class Stream:
             self.failures.append(what)
 
 
-def events_client(url: str) -> Any:
-    """boto3's personalize-events client for ``url``: no retries, so every failure is seen."""
+def events_client(url: str, key: Key) -> Any:
+    """boto3's personalize-events client for ``url``, signing with ``key``: no retries, so every failure is seen."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "personalize-events",
         endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="dummy",
-        aws_secret_access_key="dummy",
+        region_name=key[2],
+        aws_access_key_id=key[0],
+        aws_secret_access_key=key[1],
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
     )
 
 
 def honest_client(
     url: str,
+    key: Key,
     tracking_id: str,
     name: str,
     stream: Stream,
@@ -74,7 +80,7 @@ def honest_client(
 ) -> None:
     """Send 5-event PutEvents calls with fresh event ids until ``stop`` is set, or ``seconds`` have passed since
     the client was ready and it made ``min_calls`` (creating a boto3 client takes seconds on a loaded machine)."""
-    client = events_client(url)
+    client = events_client(url, key)
     limit = time.monotonic() + seconds
     n = 0
     while not stop.is_set() and (n < min_calls or time.monotonic() < limit):
@@ -125,12 +131,12 @@ def hostile_bodies(tracking_id: str) -> list[tuple[str, bytes]]:
     ]
 
 
-def poisoned_client(url: str, tracking_id: str, stop: threading.Event) -> list[tuple[str, int, str]]:
+def poisoned_client(url: str, key: Key, tracking_id: str, stop: threading.Event) -> list[tuple[str, int, str]]:
     """Send :func:`hostile_bodies` round and round until ``stop`` is set (one round at least); returns (what,
     status, error code) of each."""
     answers: list[tuple[str, int, str]] = []
     bodies = hostile_bodies(tracking_id)
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=30, auth=SignedAuth(*key)) as client:
         while True:
             for what, body in bodies:
                 try:
@@ -146,18 +152,20 @@ def poisoned_client(url: str, tracking_id: str, stop: threading.Event) -> list[t
 
 
 def poison_round(
-    url: str, tracking_ids: Sequence[str], seconds: float, *, honest_clients: int = 8
+    url: str, key: Key, tracking_ids: Sequence[str], seconds: float, *, honest_clients: int = 8
 ) -> tuple[Stream, list[tuple[str, int, str]]]:
     """``honest_clients`` boto3 clients, spread over ``tracking_ids`` (dataset groups), stream PutEvents for
     ``seconds`` (3 calls each at least) while one client sends :func:`hostile_bodies` to the first group."""
     stream, stop = Stream(), threading.Event()
     answers: list[tuple[str, int, str]] = []
-    poison = threading.Thread(target=lambda: answers.extend(poisoned_client(url, tracking_ids[0], stop)), daemon=True)
+    poison = threading.Thread(
+        target=lambda: answers.extend(poisoned_client(url, key, tracking_ids[0], stop)), daemon=True
+    )
     poison.start()
     honest = [
         threading.Thread(
             target=honest_client,
-            args=(url, tracking_ids[n % len(tracking_ids)], f"h{n}", stream, stop),
+            args=(url, key, tracking_ids[n % len(tracking_ids)], f"h{n}", stream, stop),
             kwargs={"seconds": seconds, "min_calls": 3},
             daemon=True,
         )
@@ -242,6 +250,7 @@ class KillResult:
 
 def kill_mid_stream(
     url: str,
+    key: Key,
     pid: int,
     tracking_ids: Sequence[str],
     event_store_url: str,
@@ -261,7 +270,9 @@ def kill_mid_stream(
     stop = threading.Event()
     threads = [
         threading.Thread(
-            target=honest_client, args=(url, tracking_ids[n % len(tracking_ids)], f"k{n}", stream, stop), daemon=True
+            target=honest_client,
+            args=(url, key, tracking_ids[n % len(tracking_ids)], f"k{n}", stream, stop),
+            daemon=True,
         )
         for n in range(clients)
     ]

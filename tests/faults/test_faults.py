@@ -22,13 +22,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from recsmith.api.client import read_credentials
 from recsmith.campaigns.campaigns import create_campaign
 from recsmith.campaigns.server import PortInUseError, ensure_port_free, serve_campaign, stop_server, wait_ready
 from recsmith.data.datasets import create_dataset_group
 from recsmith.events.tracker import create_event_tracker
 from recsmith.settings import Settings
 from tests.conftest import _postgres_database
-from tests.faults.scenarios import hostile_bodies, kill_mid_stream, poison_round, stored_event_ids
+from tests.faults.scenarios import Key, hostile_bodies, kill_mid_stream, poison_round, stored_event_ids
 from tests.serving.servers import TrainedGroup, free_port, trained_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,6 +53,7 @@ class Server:
     event_store_url: str
     tracking_ids: tuple[str, str]
     log: Path
+    key: Key  # the admin key the server wrote to its home at start
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     setup = trained_group(root, "shop", poll_seconds=1.0)
     create_dataset_group(setup.platform, "other")
     other = create_event_tracker(setup.platform, "other-tracker", "other").attributes["trackingId"]
-    campaign = create_campaign(setup.platform, "shop-live", solution_version=setup.trained["solutionVersionArn"])
+    campaign = create_campaign(setup.platform, "shop-live", solution_version=setup.trained.solution_version_arn)
     yield Trained(setup, campaign.arn, other, root)
     setup.platform.catalog.dispose()
     setup.platform.events.dispose()
@@ -86,7 +88,8 @@ def server(request: pytest.FixtureRequest, trained: Trained) -> Iterator[Server]
         except Exception as exc:
             raise AssertionError(f"campaign server did not start:\n{log.read_text()[-4000:]}") from exc
         ids = (trained.setup.tracking_id, trained.other_tracking_id)
-        yield Server(url, process, settings.resolved_event_store_url(), ids, log)
+        key = read_credentials(settings.resolved_home / "credentials")
+        yield Server(url, process, settings.resolved_event_store_url(), ids, log, key)
     finally:
         stop_server(process)
         if databases is not None:
@@ -94,7 +97,9 @@ def server(request: pytest.FixtureRequest, trained: Trained) -> Iterator[Server]
 
 
 def test_a_poisoned_client_fails_no_honest_call_in_any_group(server: Server) -> None:
-    stream, answers = poison_round(server.url, server.tracking_ids, POISON_SECONDS, honest_clients=HONEST_CLIENTS)
+    stream, answers = poison_round(
+        server.url, server.key, server.tracking_ids, POISON_SECONDS, honest_clients=HONEST_CLIENTS
+    )
     assert stream.failures == [], f"{len(stream.failures)} of {stream.calls} honest calls failed: {stream.failures[:3]}"
     assert stream.calls >= 3 * HONEST_CLIENTS, stream.calls
     assert {what for what, _, _ in answers} == {what for what, _ in hostile_bodies("t")}  # each was sent
@@ -111,7 +116,13 @@ def test_kill_9_mid_put_events_loses_no_acknowledged_event_and_leaves_no_process
     """Runs after the poison test of the same server: kill -9 of its worker mid-call, then (once the arbiter has
     started a new worker) of its whole process group."""
     result = kill_mid_stream(
-        server.url, server.process.pid, server.tracking_ids, server.event_store_url, clients=6, kill_after=4.0
+        server.url,
+        server.key,
+        server.process.pid,
+        server.tracking_ids,
+        server.event_store_url,
+        clients=6,
+        kill_after=4.0,
     )
     for orphan in result.orphan_pids:  # end what this test started, whatever it asserts next
         with contextlib.suppress(psutil.Error):

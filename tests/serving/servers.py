@@ -50,6 +50,14 @@ def signed(url: str, service: str = "personalize") -> SignedAuth:
     return SignedAuth(key_id, secret, region, service)
 
 
+def admin_signer(url: str, service: str = "personalize") -> Any:
+    """A ``tests.faults.http_fuzz`` signer with the admin key of the campaign server at ``url``."""
+    from tests.faults.http_fuzz import sigv4_signer
+
+    key_id, secret, region = read_credentials(_HOMES[url] / "credentials")
+    return sigv4_signer(key_id, secret, region, service)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -19,6 +19,7 @@ from recsmith.data.sample import generate_sample
 from recsmith.events.tracker import create_event_tracker
 from recsmith.workflow import ImportConfig, import_dataset
 from tests.faults.http_fuzz import fuzz, openapi_from_botocore
+from tests.serving.servers import admin_signer, signed
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -30,10 +31,12 @@ SECONDS = 45.0  # per document, whatever the machine's speed
 
 
 def test_runtime_routes_answer_every_generated_request_without_a_server_error(served: Served) -> None:
-    document = httpx.get(f"{served.url}/docs.json", timeout=10).json()
+    document = httpx.get(f"{served.url}/docs.json", timeout=10, auth=signed(served.url)).json()
     assert {"/recommendations", "/personalize-ranking"} <= set(document["paths"])
     known = {"campaignArn": served.campaign_arn, "userId": "u0003", "itemId": "i0001"}
-    report = fuzz(served.url, document, examples=EXAMPLES, seconds=SECONDS, known_values=known)
+    report = fuzz(
+        served.url, document, examples=EXAMPLES, seconds=SECONDS, known_values=known, signer=admin_signer(served.url)
+    )
     assert report.findings == [], report.summary()
     assert min(report.sent["POST /recommendations"], report.sent["POST /personalize-ranking"]) >= 10, report.summary()
     assert report.statuses.get(200, 0) > 0 and report.statuses.get(400, 0) > 0, report.summary()
@@ -57,7 +60,9 @@ def test_events_routes_answer_every_generated_request_without_a_server_error(
         "POST /users datasetArn": platform.catalog.get(ResourceType.DATASET, "fuzz-users").arn,
     }
     document = openapi_from_botocore("personalize-events", ["PutEvents", "PutUsers", "PutItems"])
-    report = fuzz(served.url, document, examples=EXAMPLES, seconds=SECONDS, known_values=known)
+    report = fuzz(
+        served.url, document, examples=EXAMPLES, seconds=SECONDS, known_values=known, signer=admin_signer(served.url)
+    )
     assert report.findings == [], report.summary()
     assert min(report.sent.values()) >= 10, report.summary()
     assert report.statuses.get(200, 0) > 0 and report.statuses.get(400, 0) > 0, report.summary()
@@ -68,6 +73,6 @@ def test_events_routes_answer_every_generated_request_without_a_server_error(
 
 def test_unknown_paths_and_methods_answer_in_aws_shape(served: Served) -> None:
     for method, path, status in (("GET", "/nope", 404), ("POST", "/nope", 404), ("GET", "/events", 405)):
-        answer = httpx.request(method, f"{served.url}{path}", timeout=10)
+        answer = httpx.request(method, f"{served.url}{path}", timeout=10, auth=signed(served.url))
         assert answer.status_code == status
         assert answer.json()["__type"] == answer.headers["x-amzn-ErrorType"] == "UnknownOperationException"

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from recsmith.catalog import ResourceType
+from tests.serving.servers import signed
 
 if TYPE_CHECKING:
     from conftest import Served
@@ -61,7 +62,8 @@ def _cases(served: Served) -> list[tuple[str, bytes, int, str]]:
 
 @pytest.fixture
 def client(served: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.url, timeout=60) as opened:
+    # a caller with a valid key: the rules, not the signature check, must refuse these
+    with httpx.Client(base_url=served.url, timeout=60, auth=signed(served.url)) as opened:
         yield opened
 
 
