@@ -7,12 +7,13 @@ embedded ones: a SQLite catalog and event store, and a local folder for data and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.base import Compute
+if TYPE_CHECKING:  # models.base imports pandas: settings are read by every process, most never fit a recipe
+    from models.base import Compute
 
 
 class Settings(BaseSettings):
@@ -158,6 +159,8 @@ class Settings(BaseSettings):
 
     def compute(self) -> Compute:
         """Where recipes train, as the recipes take it (they never read the environment themselves)."""
+        from models.base import Compute
+
         return Compute(device=self.device, torch_threads=self.torch_threads)
 
     @property
